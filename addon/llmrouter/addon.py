@@ -1,0 +1,313 @@
+"""The Router addon: options, configuration, and thin hooks that glue flows to the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import weakref
+from collections.abc import MutableMapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mitmproxy import command, connection, ctx, exceptions, flow, http
+
+from . import apis, journal, pricing, views
+from .config import ConfigError, RouterConfig, load_config
+from .dispatch import Answer, Engine, Request
+from .handoff import TOKEN_HEADER, Handoff
+from .profiles import HostIndex, allow_hosts_patterns, resolve
+from .reload import ConfigWatcher
+from .upstream import new_session
+from .warmstart import warm_start
+
+logger = logging.getLogger("llmrouter")
+META = "llmrouter"  # flow.metadata key of the RouteInfo
+_REPO_CONFIG = Path(__file__).resolve().parents[2] / "profiles.yaml"
+DEFAULT_CONFIG = str(_REPO_CONFIG) if _REPO_CONFIG.exists() else "profiles.yaml"
+
+
+class RouteInfo:
+    """What the router did with a flow: kept in flow.metadata for the hooks and router.explain."""
+
+    __slots__ = ("answer", "display", "note", "profile", "token")
+
+    def __init__(self, profile: str, answer: Answer, note: str | None) -> None:
+        self.profile = profile
+        self.answer = answer
+        self.note = note
+        self.token: str | None = None
+        self.display: tuple[str, bytes, list[tuple[str, str]]] | None = None
+
+
+def _proxy_user(value: str | None) -> str | None:
+    """The user name of a Basic Proxy-Authorization header (the password is ignored)."""
+    if not value or not value.lower().startswith("basic "):
+        return None
+    try:
+        user = base64.b64decode(value[6:].strip(), validate=True).decode().partition(":")[0]
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return user or None
+
+
+def _headers(pairs: list[tuple[str, str]]) -> http.Headers:
+    return http.Headers([(k.encode(), v.encode("utf-8", "surrogateescape")) for k, v in pairs])
+
+
+class Router:
+    def __init__(self) -> None:
+        self.config: RouterConfig | None = None
+        self.index: HostIndex | None = None
+        self.engine: Engine | None = None
+        self.handoff = Handoff()
+        self.journal: journal.Journal | None = None
+        self.watcher = ConfigWatcher(self._reloaded)
+        self._users: MutableMapping[connection.Client, str] = weakref.WeakKeyDictionary()
+        self._inflight: dict[str, set[asyncio.Task[Answer]]] = {}
+        self._owned_allow: list[str] | None = None
+
+    # -- options ---------------------------------------------------------------------------
+
+    def load(self, loader: Any) -> None:
+        loader.add_option(
+            "router_config", str, DEFAULT_CONFIG, "The router's profiles.yaml (hot-reloaded)."
+        )
+        loader.add_option(
+            "router_log",
+            str,
+            "",
+            "JSONL attempt log. Default: router.jsonl in mitmproxy's confdir.",
+        )
+        loader.add_option(
+            "router_log_max_mb", int, 50, "Rotate the JSONL log when it reaches this size (MB)."
+        )
+        loader.add_option("router_log_backups", int, 5, "Rotated JSONL files to keep.")
+        loader.add_option(
+            "router_profile", str, "default", "Profile for hosts it serves when none is named."
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "router_config" in updated:
+            try:
+                cfg = load_config(ctx.options.router_config)
+            except ConfigError as e:
+                raise exceptions.OptionsError(f"router_config: {e}") from None
+            self._use(cfg)
+            self.watcher.watch(ctx.options.router_config)
+        if "router_profile" in updated or "router_config" in updated:
+            assert self.config is not None
+            if ctx.options.router_profile not in self.config.profiles:
+                known = ", ".join(self.config.profiles)
+                raise exceptions.OptionsError(
+                    f"router_profile: no profile {ctx.options.router_profile!r}; known: {known}"
+                )
+        if updated & {"router_log_max_mb", "router_log_backups"} and (
+            ctx.options.router_log_max_mb < 1 or ctx.options.router_log_backups < 1
+        ):
+            raise exceptions.OptionsError("router_log_max_mb and router_log_backups must be >= 1")
+        if updated & {"router_log", "confdir", "router_log_max_mb", "router_log_backups"}:
+            self._open_journal()
+        if ctx.options.connection_strategy != "lazy":
+            # eager would connect to api.anthropic.com before any hook could route the flow
+            ctx.options.update(connection_strategy="lazy")
+        if updated & {"allow_hosts", "ignore_hosts", "router_config"}:
+            self._manage_allow_hosts()
+
+    def _use(self, cfg: RouterConfig) -> None:
+        self.config, self.index = cfg, HostIndex(cfg)
+        if self.engine is not None:
+            self.engine.apply_config(cfg)
+
+    def _manage_allow_hosts(self) -> None:
+        """Intercept exactly the profiles' hosts, unless the user scoped interception."""
+        if self.config is None:
+            return
+        current = list(ctx.options.allow_hosts)
+        if ctx.options.ignore_hosts or (current and current != self._owned_allow):
+            return
+        wanted = allow_hosts_patterns(self.config)
+        if current != wanted:
+            self._owned_allow = wanted
+            ctx.options.update(allow_hosts=wanted)
+
+    def _open_journal(self) -> None:
+        path = ctx.options.router_log or journal.default_path(ctx.options.confdir)
+        if self.journal is not None:
+            if self.journal.path == Path(path).expanduser():
+                return
+            self.journal.close()
+        mb, n = ctx.options.router_log_max_mb, ctx.options.router_log_backups
+        self.journal = journal.Journal(path, mb * 1024 * 1024, n)
+
+    def _write(self, record: dict[str, Any]) -> None:
+        if self.journal is not None:
+            self.journal.write(record)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def running(self) -> None:
+        self.engine = Engine(new_session(), self._write)
+        if self.config is not None:
+            self.engine.apply_config(self.config)
+        await self.handoff.start()
+        self.watcher.start()
+        await asyncio.to_thread(pricing.preload)
+        if self.journal is not None and self.config is not None:
+            await warm_start(self.engine, self.config, self.journal.path)
+
+    async def done(self) -> None:
+        await self.watcher.stop()
+        await self.handoff.stop()
+        if self.engine is not None:
+            await self.engine.session.close()
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+
+    def _reloaded(self, cfg: RouterConfig) -> None:
+        self._use(cfg)
+        self._manage_allow_hosts()
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    def http_connect(self, f: http.HTTPFlow) -> None:
+        user = _proxy_user(f.request.headers.pop("proxy-authorization", None))
+        if user:
+            self._users[f.client_conn] = user
+
+    async def request(self, f: http.HTTPFlow) -> None:
+        if f.response is not None or self.config is None or self.index is None:
+            return
+        # Proxy credentials select a profile; they never go upstream, routed or not.
+        user = _proxy_user(f.request.headers.pop("proxy-authorization", None))
+        user = user or self._users.get(f.client_conn)
+        if not self.index.intercepts(f.request.host, f.request.port):
+            return
+        header = f.request.headers.pop("x-router-profile", None)
+        route = apis.route_for(f.request.method, f.request.path)
+        if route is None:
+            return  # not inference: the original host gets it untouched
+        try:
+            await self._route(f, route, user, header)
+        except Exception as e:  # a hook that raises would fail open to the original host
+            logger.exception("router: internal error")
+            body = apis.error_body(route[0], 502, f"router internal error: {type(e).__name__}")
+            f.response = http.Response.make(502, body, {"content-type": "application/json"})
+
+    async def _route(
+        self, f: http.HTTPFlow, route: tuple[apis.ApiName, apis.Flavor], user: str | None,
+        header: str | None,
+    ) -> None:  # fmt: skip
+        cfg, api = self.config, route[0]
+        assert cfg is not None and self.index is not None and self.engine is not None
+        res = resolve(cfg, self.index, f.request.host, f.request.port, proxy_user=user,
+                      header=header, default=ctx.options.router_profile)  # fmt: skip
+        if res.error or res.profile is None:
+            body = apis.error_body(api, 400, f"router: {res.error or res.note}", "unknown_profile")
+            f.response = http.Response.make(400, body, {"content-type": "application/json"})
+            f.comment = f"router: {res.error or res.note}"
+            return
+        content = f.request.get_content(strict=False) or b""
+        try:
+            payload = json.loads(content)
+        except ValueError:
+            payload = None
+        req = Request(f.id, f.request.method, f.request.path, list(f.request.headers.items(True)),
+                      content, payload if isinstance(payload, dict) else None, *route)  # fmt: skip
+        task = asyncio.create_task(self.engine.route(cfg, res.profile, req))
+        tasks = self._inflight.setdefault(f.client_conn.id, set())
+        tasks.add(task)
+        try:
+            answer = await task
+        except asyncio.CancelledError:
+            body = apis.error_body(api, 499, "client closed the connection")
+            f.response = http.Response.make(499, body, {"content-type": "application/json"})
+            return
+        finally:
+            tasks.discard(task)
+            if not tasks:
+                self._inflight.pop(f.client_conn.id, None)
+        self._deliver(f, cfg, res.profile, req, answer, res.note)
+
+    def _deliver(
+        self, f: http.HTTPFlow, cfg: RouterConfig, profile: str, req: Request, answer: Answer,
+        note: str | None,
+    ) -> None:  # fmt: skip
+        info = RouteInfo(profile, answer, note)
+        f.metadata[META] = info
+        headers = answer.headers + views.router_headers(profile, cfg, answer)
+        display = views.display_request(cfg, req, answer)
+        if answer.relay is not None:
+            answer.relay.headers = headers
+            info.token = self.handoff.park(answer.relay)
+            info.display = display
+            f.request.content = b""  # the body went upstream already; restored for display
+            f.request.scheme, f.request.host, f.request.port = (
+                "http",
+                "127.0.0.1",
+                self.handoff.port,
+            )
+            f.request.headers[TOKEN_HEADER] = info.token
+        else:
+            if display:
+                views.show_request(f.request, display)
+            f.response = http.Response.make(answer.status, answer.body, _headers(headers))
+        f.comment = views.comment(info.profile, answer, note)
+        if views.failed_over(answer):
+            f.marked = ":arrows_counterclockwise:"
+
+    def responseheaders(self, f: http.HTTPFlow) -> None:
+        info = f.metadata.get(META)
+        if not isinstance(info, RouteInfo) or info.token is None or f.response is None:
+            return
+        f.response.stream = True  # never buffer a relayed stream
+        if info.display:
+            views.show_request(f.request, info.display)
+
+    def response(self, f: http.HTTPFlow) -> None:
+        info = f.metadata.get(META)
+        if isinstance(info, RouteInfo) and info.token is not None:
+            f.comment = views.comment(info.profile, info.answer, info.note)  # now with the end
+
+    def error(self, f: http.HTTPFlow) -> None:
+        info = f.metadata.get(META)
+        if isinstance(info, RouteInfo) and info.token is not None:
+            self.handoff.release(info.token)
+
+    def client_disconnected(self, client: connection.Client) -> None:
+        for task in self._inflight.pop(client.id, ()):
+            task.cancel()  # stop attempts nobody will read
+
+    # -- commands ----------------------------------------------------------------------------
+
+    @command.command("router.status")
+    def status(self) -> str:
+        """Providers with their health, cooldowns, latency and recent traffic."""
+        if self.config is None or self.engine is None:
+            return "router: not running"
+        return views.status(self.config, self.engine, self.handoff.pending)
+
+    @command.command("router.explain")
+    def explain(self, flows: Sequence[flow.Flow]) -> str:
+        """Why each flow went where it went: profile, strategy, candidates, attempts, cost."""
+        out = []
+        for f in flows:
+            info = f.metadata.get(META)
+            out.append(views.explain(f.id, info.profile, info.answer, info.note)
+                       if isinstance(info, RouteInfo) else f"{f.id[:8]}: not routed")  # fmt: skip
+        return "\n\n".join(out) or "no flows"
+
+    @command.command("router.reload")
+    def reload(self) -> str:
+        """Reload router_config now; a bad file keeps the last good config."""
+        try:
+            cfg = load_config(ctx.options.router_config)
+        except ConfigError as e:
+            logger.error(f"router: config not reloaded, keeping the last good one:\n{e}")
+            return f"not reloaded (kept the last good config):\n{e}"
+        self._reloaded(cfg)
+        logger.info(f"router: reloaded {ctx.options.router_config}")
+        return f"reloaded {ctx.options.router_config}: {len(cfg.profiles)} profiles"

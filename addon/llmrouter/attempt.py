@@ -1,0 +1,133 @@
+"""The record of one upstream attempt: its timings, outcome and tokens, and how it is told in
+the JSONL log, in mitmproxy's log and in the flow's comment. Plain data, no I/O.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .apis import Usage
+from .outcome import Outcome
+from .pricing import PriceOverride
+
+
+@dataclass(slots=True)
+class Ctx:
+    """What every attempt of one request shares."""
+
+    request_id: str
+    profile: str
+    strategy: str
+    api: str
+    requested_model: str | None
+    stream: bool
+    deadline_at: float  # time.monotonic() bound on the whole request
+    candidates: list[str] = field(default_factory=list)
+    reason: str = ""
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Attempt:
+    ctx: Ctx
+    n: int  # 1-based
+    provider: str
+    key: str
+    probe: bool
+    t0: float = field(default_factory=time.monotonic)
+    wall: float = field(default_factory=time.time)
+    model: str | None = None
+    url: str | None = None
+    sent_body: bytes = b""
+    price_ref: tuple[PriceOverride | None, str | None] = (None, None)  # override, provider URL
+    status: int | None = None
+    ttfb: float | None = None  # time.monotonic() of the response headers
+    ttft: float | None = None  # ... of the first content event
+    t_end: float | None = None
+    outcome: Outcome | None = None
+    error: str | None = None
+    final: bool = False  # this attempt's answer reached the client
+    usage: Usage = field(default_factory=Usage)
+    bytes: int | None = None
+    content_events: int | None = None
+    cooldown: float | None = None
+    cost: float | None = None
+
+    def ms(self, t: float | None) -> float | None:
+        return None if t is None else round((t - self.t0) * 1000, 1)
+
+    @property
+    def total_ms(self) -> float | None:
+        return self.ms(self.t_end)
+
+    def end(self, outcome: Outcome, error: str | None, ended: float | None = None) -> None:
+        self.outcome, self.error = outcome, error
+        self.t_end = ended if ended is not None else time.monotonic()
+
+    def record(self) -> dict[str, Any]:
+        """The JSONL line (a public contract: keep the names)."""
+        c, u = self.ctx, self.usage
+        ts = datetime.fromtimestamp(self.wall, UTC).isoformat(timespec="milliseconds")
+        return {
+            "ts": ts.replace("+00:00", "Z"),
+            "request_id": c.request_id,
+            "profile": c.profile,
+            "strategy": c.strategy,
+            "candidates": c.candidates,
+            "reason": c.reason,
+            "attempt": self.n,
+            "provider": self.provider,
+            "api": c.api,
+            "model": self.model,
+            "requested_model": c.requested_model,
+            "stream": c.stream,
+            "status": self.status,
+            "outcome": self.outcome.value if self.outcome else None,
+            "error": self.error,
+            "final": self.final,
+            "probe": self.probe,
+            "ttfb_ms": self.ms(self.ttfb),
+            "ttft_ms": self.ms(self.ttft),
+            "total_ms": self.total_ms,
+            "input_tokens": u.input_tokens,
+            "output_tokens": u.output_tokens,
+            "cache_read_tokens": u.cache_read_tokens,
+            "cache_write_tokens": u.cache_write_tokens,
+            "cost_usd": self.cost,
+            "bytes": self.bytes,
+            "content_events": self.content_events,
+            "skipped": c.skipped,
+            "cooldown_s": None if self.cooldown is None else round(self.cooldown, 3),
+        }
+
+    def summary(self) -> str:
+        """`a 503 12ms`, `b connect_error 3ms (connection refused)`: for comments and errors."""
+        what = str(self.status) if self.status is not None else str(self.outcome)
+        if self.outcome in (Outcome.TRUNCATED, Outcome.INBAND_ERROR, Outcome.TIMEOUT):
+            what = f"{what} {self.outcome}" if self.status is not None else what
+        ms = self.total_ms
+        text = f"{self.provider} {what} {ms:.0f}ms" if ms is not None else f"{self.provider} {what}"
+        if self.error and self.status is None:
+            text += f" ({self.error})"
+        return text
+
+    def line(self) -> str:
+        """One summary line for mitmproxy's log."""
+        u = self.usage
+        parts = [
+            f"{self.ctx.request_id[:8]} {self.ctx.profile}#{self.n} {self.provider}",
+            f"{self.model or '-'}",
+            f"{self.outcome}" + (f" {self.status}" if self.status is not None else ""),
+            f"ttfb={self.ms(self.ttfb)}ms ttft={self.ms(self.ttft)}ms total={self.total_ms}ms",
+            f"tokens={u.input_tokens}/{u.output_tokens}",
+        ]
+        if self.cost is not None:
+            parts.append(f"${self.cost:.6f}")
+        if self.error:
+            parts.append(f"error={self.error}")
+        if self.cooldown:
+            parts.append(f"cooldown={self.cooldown:.0f}s")
+        return " ".join(parts)

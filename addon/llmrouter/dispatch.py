@@ -1,0 +1,403 @@
+"""One request's journey: strategy order -> attempts -> the answer the client gets.
+
+Each attempt ends retryable (try the next candidate at once), final (the client gets it), or,
+for a stream, committed (its first content event arrived: it is handed off and relayed). This
+module knows nothing of mitmproxy flows: the addon turns a flow into a `Request` and an
+`Answer` back into a flow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from . import apis, pricing, upstream
+from .apis import ApiName, Flavor, Usage
+from .attempt import Attempt, Ctx
+from .config import Profile, Provider, RouterConfig
+from .health import HealthBook, HealthSettings, parse_retry_after
+from .latency import LatencyBook
+from .outcome import Failure, Outcome, classify_status, failure_of
+from .relay import Relay, RelayEnd
+from .sse import StreamMeter
+from .strategies import Candidate, Selection, Selector
+
+logger = logging.getLogger("llmrouter")
+
+
+@dataclass(slots=True)
+class Request:
+    """An inference request, as plain data taken from the flow."""
+
+    id: str
+    method: str
+    path: str  # with the query string
+    headers: list[tuple[str, str]]  # the client's, minus hop-by-hop and router headers
+    body: bytes
+    payload: dict[str, Any] | None
+    api: ApiName
+    flavor: Flavor
+
+    @property
+    def model(self) -> str | None:
+        m = self.payload.get("model") if self.payload else None
+        return m if isinstance(m, str) else None
+
+    @property
+    def stream(self) -> bool:
+        return bool(self.payload and self.payload.get("stream") is True)
+
+
+@dataclass(slots=True)
+class Answer:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes = b""
+    relay: Relay | None = None  # a committed stream, to hand off
+    attempts: list[Attempt] = field(default_factory=list)
+    selection: Selection | None = None
+    served_by: Attempt | None = None  # the attempt whose answer this is
+
+
+def provider_key(name: str, provider: Provider) -> str:
+    """State survives a reload for providers whose name and base_url are unchanged."""
+    return f"{name} {provider.base_url}"
+
+
+class Engine:
+    """Routing state shared by every flow and kept across reloads, and the attempt loop."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        write: Callable[[dict[str, Any]], None],
+        selector: Selector | None = None,
+    ) -> None:
+        self.session = session
+        self.write = write
+        self.health = HealthBook()
+        self.latency = LatencyBook()
+        self.selector = selector or Selector()
+        self.mixes: dict[str, pricing.Mix] = {}
+
+    def apply_config(self, cfg: RouterConfig) -> None:
+        """Keep the state of providers that survived a reload; forget the others."""
+        h = cfg.health
+        self.health.settings = HealthSettings(
+            h.rate_limit_cooldown, h.backoff_initial, h.backoff_max, h.auth_cooldown, h.max_cooldown
+        )
+        keys = {provider_key(n, p) for n, p in cfg.providers.items()}
+        self.health.retain(keys)
+        self.latency.retain(keys)
+
+    # -- selection ---------------------------------------------------------------------------
+
+    def _candidates(
+        self, cfg: RouterConfig, pname: str, profile: Profile, names: list[str], req: Request
+    ) -> list[Candidate]:
+        now, wall = time.monotonic(), time.time()
+        strategy = profile.strategy
+        shares = self.mixes.setdefault(pname, pricing.Mix()).shares()
+        out = []
+        for n in names:
+            p = cfg.providers[n]
+            key = provider_key(n, p)
+            c = Candidate(
+                n, self.health.available(key, now), p.enabled, profile.weights.get(n, p.weight)
+            )
+            if strategy == "least-latency":
+                s = self.latency.get(key, apis.map_model(p.models, req.model), req.stream)
+                if s is not None:
+                    c = Candidate(
+                        n,
+                        c.healthy,
+                        p.enabled,
+                        c.weight,
+                        s.p50,
+                        s.warm(wall, profile.min_samples),
+                        s.count,
+                    )
+            elif strategy == "least-cost":
+                price = pricing.price_of(apis.map_model(p.models, req.model), p.price, p.base_url)
+                if price is not None:
+                    blend = pricing.blended(price, *shares)
+                    c = Candidate(n, c.healthy, p.enabled, c.weight, price=blend)
+            out.append(c)
+        return out
+
+    # -- the attempt loop --------------------------------------------------------------------
+
+    async def route(self, cfg: RouterConfig, pname: str, req: Request) -> Answer:
+        profile = cfg.profiles[pname]
+        started = time.monotonic()
+        ctx = Ctx(
+            req.id,
+            pname,
+            profile.strategy,
+            req.api,
+            req.model,
+            req.stream,
+            started + cfg.deadline(profile),
+        )
+        names = [n for n in profile.providers if cfg.providers[n].api == req.api]
+        cands = self._candidates(cfg, pname, profile, names, req)
+        sel = self.selector.select(
+            profile.strategy,
+            pname,
+            cands,
+            stream=req.stream,
+            explore=profile.explore,
+            min_samples=profile.min_samples,
+            unknown_price=profile.unknown_price,
+        )
+        ctx.candidates, ctx.reason = list(sel.order), sel.reason
+        if not sel.order:
+            msg = f"profile {pname!r} has no enabled {req.api} provider to try ({sel.reason})"
+            return self._synthetic(req.api, 502, msg, [], sel, None)
+        order = ", ".join(sel.order)
+        logger.info(f"router: {req.id[:8]} {pname}/{profile.strategy} -> {order} ({sel.reason})")
+
+        now = time.monotonic()
+        keys = {n: provider_key(n, cfg.providers[n]) for n in sel.order}
+        plan = [n for n in sel.order if self.health.available(keys[n], now)]
+        forced = not plan
+        if forced:  # never refuse without trying: the one that recovers first
+            plan = [min(sel.order, key=lambda n: self.health.until(keys[n]))]
+        for n in sel.order:
+            if n not in plan:
+                wait = self.health.until(keys[n]) - now
+                state = f"cooling {wait:.0f}s" if wait > 0 else "probe in flight"
+                ctx.skipped.append({"provider": n, "reason": state})
+
+        attempts: list[Attempt] = []
+        last_http: Answer | None = None
+        for name in plan:
+            if time.monotonic() >= ctx.deadline_at:
+                break
+            prov = cfg.providers[name]
+            probe = self.health.acquire(keys[name], time.monotonic(), force=forced)
+            if probe is None:
+                ctx.skipped.append({"provider": name, "reason": "probe in flight"})
+                continue
+            att = Attempt(ctx, len(attempts) + 1, name, keys[name], probe)
+            attempts.append(att)
+            answer, retry = await self._attempt(cfg, profile, prov, req, att)
+            if not retry and answer is not None:
+                answer.attempts, answer.selection, answer.served_by = attempts, sel, att
+                return answer
+            if answer is not None:
+                last_http = answer
+
+        recovery = self.health.earliest_recovery(keys.values(), time.monotonic())
+        deadline_hit = time.monotonic() >= ctx.deadline_at
+        if last_http is not None and not deadline_hit:
+            last_http.attempts, last_http.selection = attempts, sel
+            if recovery and not any(k.lower() == "retry-after" for k, _ in last_http.headers):
+                last_http.headers.append(("retry-after", str(max(1, round(recovery)))))
+            return last_http
+        timed_out = deadline_hit or (
+            attempts and all(a.outcome is Outcome.TIMEOUT for a in attempts)
+        )
+        chain = "; ".join(a.summary() for a in attempts) or "none tried"
+        why = "deadline exceeded" if deadline_hit else "all providers failed"
+        msg = f"router: {why} for profile {pname!r}: {chain}"
+        return self._synthetic(req.api, 504 if timed_out else 502, msg, attempts, sel, recovery)
+
+    def _synthetic(
+        self,
+        api: ApiName,
+        status: int,
+        msg: str,
+        attempts: list[Attempt],
+        sel: Selection,
+        recovery: float | None,
+    ) -> Answer:
+        headers = [("content-type", "application/json")]
+        if recovery:
+            headers.append(("retry-after", str(max(1, round(recovery)))))
+        return Answer(status, headers, apis.error_body(api, status, msg), None, attempts, sel)
+
+    def _request_headers(self, req: Request, prov: Provider) -> list[tuple[str, str]]:
+        headers = upstream.forward_headers(req.headers)
+        key = prov.api_key.get_secret_value() if prov.api_key else None
+        if key is not None:
+            client = {k.lower() for k, _ in headers}
+            name = apis.auth_header_for(prov.api, client, prov.auth_header)
+            # The client's own credentials never reach a provider that has its own key.
+            headers = [(k, v) for k, v in headers if k.lower() not in apis.AUTH_HEADERS]
+            headers.append((name, apis.auth_value(name, key)))
+        headers.append(("accept-encoding", "identity" if req.stream else "gzip, deflate"))
+        return headers
+
+    async def _attempt(
+        self, cfg: RouterConfig, profile: Profile, prov: Provider, req: Request, att: Attempt
+    ) -> tuple[Answer | None, bool]:
+        """Returns (answer, retry): the answer is final unless retry; a retryable HTTP error's
+        answer is kept in case every candidate fails."""
+        t = cfg.timeouts(profile, prov)
+        att.model = apis.map_model(prov.models, req.model)
+        body = req.body
+        if att.model != req.model and req.payload is not None:
+            body = json.dumps({**req.payload, "model": att.model}, ensure_ascii=False).encode()
+        att.url = apis.upstream_url(prov.base_url, prov.api, req.path)
+        att.sent_body = body
+        att.price_ref = (prov.price, prov.base_url)
+        remaining = att.ctx.deadline_at - time.monotonic()
+        wait = t["first_byte_timeout"] if req.stream else t["response_timeout"]
+        try:
+            resp = await upstream.send(
+                self.session,
+                req.method,
+                att.url,
+                self._request_headers(req, prov),
+                body,
+                connect_timeout=min(t["connect_timeout"], remaining),
+                header_timeout=min(wait, remaining),
+            )
+        except asyncio.CancelledError:
+            self._end(att, Outcome.CLIENT_CLOSED, "client went away")
+            raise
+        except Exception as e:
+            self._end(att, *upstream.describe(e))
+            return None, True
+        att.status = resp.status
+        att.ttfb = time.monotonic()
+        headers = upstream.forward_headers(resp.headers.items())
+        outcome, retryable, failure = classify_status(resp.status)
+        try:
+            if retryable:
+                body = await self._error_body(resp, att)
+                lower = {k.lower(): v for k, v in headers}
+                retry_after = parse_retry_after(lower, time.time())
+                self._end(att, outcome, f"HTTP {resp.status}", failure, retry_after)
+                return Answer(resp.status, headers, body), True
+            ctype = resp.headers.get("content-type", "")
+            if req.stream and outcome is Outcome.OK and ctype.startswith("text/event-stream"):
+                return await self._stream(t, req, resp, headers, att)
+            body = await upstream.read_body(
+                resp, max(0.001, att.ctx.deadline_at - time.monotonic())
+            )
+        except asyncio.CancelledError:
+            resp.close()
+            self._end(att, Outcome.CLIENT_CLOSED, "client went away")
+            raise
+        except Exception as e:
+            resp.close()
+            self._end(att, *upstream.describe(e))
+            return None, True
+        if outcome is Outcome.OK:
+            att.usage = apis.usage_from_body(req.api, body)
+        att.final = True
+        self._end(att, outcome, None if outcome is Outcome.OK else f"HTTP {resp.status}")
+        return Answer(resp.status, headers, body), False
+
+    async def _error_body(self, resp: aiohttp.ClientResponse, att: Attempt) -> bytes:
+        try:
+            remaining = max(0.001, min(5.0, att.ctx.deadline_at - time.monotonic()))
+            return await upstream.read_body(resp, remaining, upstream.ERROR_BODY_LIMIT)
+        except Exception:
+            return b""
+        finally:
+            resp.close()
+
+    async def _stream(
+        self,
+        t: dict[str, float],
+        req: Request,
+        resp: aiohttp.ClientResponse,
+        headers: list[tuple[str, str]],
+        att: Attempt,
+    ) -> tuple[Answer | None, bool]:
+        """Hold lifecycle events until the first content event (the commit point)."""
+        meter = StreamMeter(req.api, req.flavor)
+        held: list[bytes] = []
+        limit = min(t["first_token_timeout"], att.ctx.deadline_at - time.monotonic())
+        error = None
+        try:
+            async with asyncio.timeout(max(0.001, limit)):
+                while not (meter.committed or meter.error or meter.finished):
+                    chunk = await resp.content.readany()
+                    if not chunk:
+                        break
+                    held.append(chunk)
+                    meter.feed(chunk)
+        except TimeoutError:
+            error = (Outcome.TIMEOUT, f"no content within {limit:g}s")
+        except aiohttp.ClientError as e:
+            error = (
+                Outcome.INBAND_ERROR,
+                f"stream broke before first token ({upstream.describe(e)[1]})",
+            )
+        if error is None and not meter.committed:
+            if meter.error:
+                error = (Outcome.INBAND_ERROR, f"in-band {meter.error} before first token")
+            elif not meter.finished:
+                error = (Outcome.INBAND_ERROR, "stream ended before first token")
+        if error is not None:
+            resp.close()
+            self._end(att, *error)
+            return None, True
+        if not meter.committed:  # a complete stream with no content: nothing left to relay
+            resp.close()
+            att.usage, att.final = meter.usage, True
+            self._end(att, Outcome.OK, None)
+            return Answer(att.status or 200, headers, b"".join(held)), False
+        att.ttft, att.final = time.monotonic(), True
+        self.latency.record_ok(att.key, att.model, True, time.time(), ttft_ms=att.ms(att.ttft))
+
+        def on_end(end: RelayEnd) -> None:
+            att.usage, att.bytes, att.content_events = meter.usage, end.bytes, meter.content_events
+            self._end(att, end.outcome, end.error, failure_of(end.outcome), ended=end.ended)
+
+        relay = Relay(
+            resp, resp.status, headers, b"".join(held), meter, req.flavor, t["idle_timeout"], on_end
+        )
+        return Answer(resp.status, headers, relay=relay), False
+
+    def _end(
+        self,
+        att: Attempt,
+        outcome: Outcome,
+        error: str | None,
+        failure: Failure | None = None,
+        retry_after: float | None = None,
+        ended: float | None = None,
+    ) -> None:
+        """An attempt really ended: feed health, latency and the mix, then write its line."""
+        att.end(outcome, error, ended)
+        now = time.monotonic()
+        failure = failure if failure is not None else failure_of(outcome, att.status)
+        att.cooldown = self.health.record(
+            att.key,
+            now,
+            failure,
+            retry_after=retry_after,
+            probe=att.probe,
+            judged=outcome is not Outcome.CLIENT_CLOSED,
+            started=att.t0,
+        )
+        if failure is not Failure.NONE and att.ttft is None:
+            self.latency.record_failure(att.key, att.model, att.ctx.stream, time.time())
+        elif outcome is Outcome.OK and not att.ctx.stream:
+            self.latency.record_ok(
+                att.key,
+                att.model,
+                False,
+                time.time(),
+                total_ms=att.total_ms,
+                output_tokens=att.usage.output_tokens,
+            )
+        if att.usage != Usage():
+            self.mixes.setdefault(att.ctx.profile, pricing.Mix()).add(att.usage)
+        if att.usage.input_tokens is not None or att.usage.output_tokens is not None:
+            att.cost = pricing.cost(pricing.price_of(att.model, *att.price_ref), att.usage)
+        record = att.record()
+        self.write(record)
+        logger.info(f"router: {att.line()}")

@@ -1,0 +1,429 @@
+"""Fake Anthropic/OpenAI provider on loopback, with faults on demand.
+
+One module serves the router's end-to-end tests, ``make demo`` and the benchmark:
+
+* async: ``fake = FakeProvider("a"); port = await fake.start(); ...; await fake.stop()``
+* sync (tests driving blocking SDKs): ``with FakeProviderPool() as pool: a = pool.start("a")``
+* CLI: ``python -m llmrouter.fakeprovider --name a --port 0 --faults 503=0.2,cut=0.05``
+
+Behaviour is scripted per inference request (``push``), else drawn from ``faults``,
+else ``default``. Every inference answer contains "Hello from NAME." so tests can tell
+who answered. Stream-only faults on a non-stream request degrade sensibly:
+``stall_before_token`` hangs, ``inband_error`` answers ``status``, ``cut``/``stall_after``
+send the headers and half the body, then close / stall.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import random
+import signal
+import ssl
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, NoReturn, get_args
+
+from aiohttp import web
+
+from llmrouter._fakepayloads import APIS, Api, Reply, reason, split_text
+
+Kind = Literal[
+    "ok", "status", "hang", "drop", "stall_before_token", "inband_error", "cut", "stall_after"
+]
+KINDS: frozenset[str] = frozenset(get_args(Kind))
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    kind: Kind = "ok"
+    status: int = 503  # for "status" (and "inband_error" on a non-stream request)
+    headers: dict[str, str] = field(default_factory=dict)  # extra response headers
+    delay: float = 0.0  # seconds before the response headers
+    ttft: float = 0.0  # streams: seconds between lifecycle events and first content delta
+    interval: float = 0.0  # streams: seconds between content deltas
+    deltas: int = 3
+    after_deltas: int | None = None  # content deltas before the fault; 0 for inband_error, else 3
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(
+                f"unknown behaviour kind {self.kind!r}; expected one of {sorted(KINDS)}"
+            )
+
+    @property
+    def fault_after(self) -> int:
+        if self.after_deltas is not None:
+            return self.after_deltas
+        return 0 if self.kind == "inband_error" else 3
+
+
+def fault(name: str, base: Behaviour | None = None) -> Behaviour:
+    """Behaviour for a fault name: an HTTP status ("503", "429"...) or a stream kind."""
+    base = base or Behaviour()
+    if name.isdigit():
+        retry = {"retry-after": "1"} if name in ("429", "529") else {}
+        return replace(base, kind="status", status=int(name), headers=base.headers | retry)
+    if name in KINDS - {"ok", "status"}:
+        return replace(base, kind=name)  # type: ignore[arg-type]
+    raise ValueError(f"unknown fault {name!r}")
+
+
+def parse_faults(spec: str) -> dict[str, float]:
+    """``"503=0.2,cut=0.05"`` -> ``{"503": 0.2, "cut": 0.05}``."""
+    pairs = (item.split("=", 1) for item in spec.split(",") if item.strip())
+    return {k.strip(): float(v) for k, v in pairs}
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str  # including the query string
+    headers: dict[str, str]  # lowercase keys
+    body: bytes
+    json: Any | None
+    t: float  # time.monotonic() at arrival
+
+
+def _api_for(method: str, path: str) -> Api | None:
+    """Match by suffix so any base_url prefix ("/anthropic", "/api/v1"...) works."""
+    path = path.rstrip("/")
+    if method == "POST":
+        # APIS is ordered so "/chat/completions" wins over "/completions".
+        return next((api for api in APIS.values() if path.endswith(api.suffix)), None)
+    return None
+
+
+async def _forever() -> NoReturn:
+    # Ended by handler cancellation when the connection closes or the server stops.
+    await asyncio.get_running_loop().create_future()
+    raise AssertionError("unreachable")
+
+
+class FakeProvider:
+    def __init__(
+        self,
+        name: str,
+        *,
+        default: Behaviour | None = None,
+        faults: dict[str, float] | None = None,
+        seed: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.name = name
+        self._default = default or Behaviour()
+        self._faults = dict(faults or {})
+        for fault_name in self._faults:
+            fault(fault_name)  # validate early
+        if sum(self._faults.values()) > 1.0:
+            raise ValueError("fault probabilities sum to more than 1")
+        self._rng = random.Random(seed)
+        self._ssl = ssl_context
+        self._lock = threading.Lock()  # guards script/default/requests across threads
+        self._script: deque[Behaviour] = deque()
+        self._requests: list[RecordedRequest] = []
+        self._ids = itertools.count(1)
+        self._live: set[asyncio.BaseTransport] = set()
+        self._runner: web.AppRunner | None = None
+        self._host = "127.0.0.1"
+        self._port = 0
+
+    # -- control, safe from any thread ------------------------------------------------
+
+    def set_default(self, behaviour: Behaviour) -> None:
+        with self._lock:
+            self._default = behaviour
+
+    def push(self, *behaviours: Behaviour) -> None:
+        with self._lock:
+            self._script.extend(behaviours)
+
+    def clear(self) -> None:
+        """Drop the remaining script (the default stays)."""
+        with self._lock:
+            self._script.clear()
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def reset_requests(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self._ssl else 'http'}://{self._host}:{self._port}"
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        app = web.Application(client_max_size=64 * 2**20)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        # handler_cancellation: a client disconnect cancels hanging/stalled handlers.
+        runner = web.AppRunner(
+            app,
+            handle_signals=False,
+            access_log=None,
+            handler_cancellation=True,
+            shutdown_timeout=1,
+        )
+        await runner.setup()
+        await web.TCPSite(runner, host, port, ssl_context=self._ssl).start()
+        self._runner, self._host = runner, host
+        self._port = runner.addresses[0][1]
+        return self._port
+
+    async def stop(self) -> None:
+        """Close every connection, in-flight or hanging ones included."""
+        for transport in list(self._live):
+            transport.abort()
+        await asyncio.sleep(0)  # let connection_lost cancel their handlers
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # -- request handling -------------------------------------------------------------
+
+    def _next_behaviour(self) -> Behaviour:
+        with self._lock:
+            if self._script:
+                return self._script.popleft()
+            default = self._default
+            draw = self._rng.random() if self._faults else 1.0
+        for fault_name, p in self._faults.items():
+            if draw < p:
+                return fault(fault_name, default)
+            draw -= p
+        return default
+
+    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        rid = f"req_fake{self.name}{next(self._ids):08d}"
+        return {"request-id": rid, "x-request-id": rid, **(extra or {})}
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        try:
+            parsed: Any = json.loads(body) if body else None
+        except ValueError:
+            parsed = None
+        headers = {k.lower(): ", ".join(request.headers.getall(k)) for k in request.headers}
+        rec = RecordedRequest(
+            request.method, request.path_qs, headers, body, parsed, time.monotonic()
+        )
+        with self._lock:
+            self._requests.append(rec)
+        api = _api_for(request.method, request.path)
+        if api is None:  # pass-through "origin" answer
+            info = {"origin": self.name, "method": request.method, "path": request.path_qs}
+            return web.json_response(info, headers=self._headers())
+        transport = request.transport
+        if transport is not None:
+            self._live.add(transport)
+        try:
+            req = parsed if isinstance(parsed, dict) else {}
+            return await self._serve(request, api, self._next_behaviour(), req, len(body))
+        except ConnectionResetError:
+            # Client left mid-stream: connection_lost is about to cancel us; returning or
+            # raising instead would make aiohttp log a bogus 500.
+            await _forever()
+        finally:
+            self._live.discard(transport)  # type: ignore[arg-type]
+
+    def _reply(self, api: Api, b: Behaviour, req: dict[str, Any], size: int) -> Reply:
+        pieces = split_text(self.name, b.deltas)
+        opts = req.get("stream_options")
+        return Reply(
+            id=f"{api.id_prefix}fake{self.name}{next(self._ids):08d}",
+            model=str(req.get("model", "fake-model")),
+            pieces=pieces,
+            input_tokens=b.input_tokens if b.input_tokens is not None else max(1, size // 4),
+            output_tokens=b.output_tokens if b.output_tokens is not None else len(pieces),
+            cache_read=b.cache_read_tokens or 0,
+            cache_write=b.cache_write_tokens or 0,
+            include_usage=isinstance(opts, dict) and opts.get("include_usage") is True,
+            created=int(time.time()),
+            request=req,
+        )
+
+    async def _serve(
+        self, request: web.Request, api: Api, b: Behaviour, req: dict[str, Any], size: int
+    ) -> web.StreamResponse:
+        if b.delay:
+            await asyncio.sleep(b.delay)
+        stream = req.get("stream") is True and api.name != "embeddings"
+        if b.kind == "hang" or (b.kind == "stall_before_token" and not stream):
+            await _forever()
+        if b.kind == "drop":
+            assert request.transport is not None
+            request.transport.abort()
+            await _forever()
+        if b.kind == "status" or (b.kind == "inband_error" and not stream):
+            message = f"{reason(b.status)} (fake provider {self.name})"
+            return web.json_response(
+                api.error(b.status, message), status=b.status, headers=self._headers(b.headers)
+            )
+        reply = self._reply(api, b, req, size)
+        if stream:
+            return await self._stream(request, api, reply, b)
+        data = json.dumps(api.body(reply)).encode()
+        if b.kind in ("cut", "stall_after"):
+            return await self._truncated(request, data, b)
+        headers = self._headers(b.headers)
+        return web.Response(body=data, content_type="application/json", headers=headers)
+
+    async def _truncated(self, request: web.Request, data: bytes, b: Behaviour) -> web.Response:
+        """Non-stream cut/stall: full Content-Length, only half the body."""
+        resp = web.StreamResponse(headers=self._headers(b.headers))
+        resp.content_type = "application/json"
+        resp.content_length = len(data)
+        await resp.prepare(request)
+        await resp.write(data[: len(data) // 2])
+        await self._fail(request, b)
+
+    async def _fail(self, request: web.Request, b: Behaviour) -> NoReturn:
+        if b.kind == "cut" and request.transport is not None:
+            request.transport.close()  # flushes what was written, then FIN mid-body
+        await _forever()
+
+    async def _stream(
+        self, request: web.Request, api: Api, reply: Reply, b: Behaviour
+    ) -> web.StreamResponse:
+        headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        resp = web.StreamResponse(headers=self._headers(headers | b.headers))
+        await resp.prepare(request)
+        await self._write(resp, api.opening(reply))
+        if b.kind == "stall_before_token":
+            await _forever()
+        faulty = b.kind in ("inband_error", "cut", "stall_after")
+        n = min(b.fault_after, len(reply.pieces)) if faulty else len(reply.pieces)
+        for i in range(n):
+            await asyncio.sleep(b.ttft if i == 0 else b.interval)
+            await resp.write(api.delta(reply, i))
+        if b.kind in ("cut", "stall_after"):
+            await self._fail(request, b)
+        await self._write(resp, [api.inband_error(reply)] if faulty else api.closing(reply))
+        await resp.write_eof()
+        return resp
+
+    @staticmethod
+    async def _write(resp: web.StreamResponse, events: Iterable[bytes]) -> None:
+        for event in events:
+            await resp.write(event)  # one write per event: nothing is held back
+
+
+class FakeProviderPool:
+    """Hosts FakeProviders on an event loop in a daemon thread, for synchronous callers."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="fakeprovider-pool", daemon=True
+        )
+        self._thread.start()
+        self._providers: list[FakeProvider] = []
+        self._closed = False
+
+    def _run[T](self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def start(
+        self,
+        name: str,
+        *,
+        default: Behaviour | None = None,
+        faults: dict[str, float] | None = None,
+        seed: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+        port: int = 0,
+    ) -> FakeProvider:
+        if self._closed:
+            raise RuntimeError("pool is closed")
+        fake = FakeProvider(
+            name, default=default, faults=faults, seed=seed, ssl_context=ssl_context
+        )
+        self._run(fake.start(port=port))
+        self._providers.append(fake)
+        return fake
+
+    def stop(self, fake: FakeProvider) -> None:
+        self._run(fake.stop())
+        self._providers.remove(fake)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._run(self._shutdown())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+            if not self._thread.is_alive():
+                self._loop.close()
+
+    async def _shutdown(self) -> None:
+        await asyncio.gather(*(p.stop() for p in self._providers), return_exceptions=True)
+        self._providers.clear()
+        # Unwind whatever is left so the loop closes without pending tasks.
+        rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in rest:
+            task.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
+
+    def __enter__(self) -> FakeProviderPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+async def _serve_cli(args: argparse.Namespace) -> int:
+    default = Behaviour(
+        ttft=args.ttft, interval=args.interval, deltas=args.deltas, delay=args.delay
+    )
+    faults = parse_faults(args.faults) if args.faults else None
+    fake = FakeProvider(args.name, default=default, faults=faults, seed=args.seed)
+    await fake.start(port=args.port)
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopped.set)
+    print(f"fakeprovider {fake.name} listening on {fake.url}", flush=True)
+    try:
+        await stopped.wait()
+    finally:
+        await fake.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m llmrouter.fakeprovider", description=__doc__)
+    parser.add_argument("--name", default="fake")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--faults", default="", help="e.g. 503=0.2,inband_error=0.1,cut=0.05")
+    parser.add_argument("--ttft", type=float, default=0.0)
+    parser.add_argument("--interval", type=float, default=0.0)
+    parser.add_argument("--deltas", type=int, default=3)
+    parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    return asyncio.run(_serve_cli(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""The JSONL attempt log: one JSON object per line, one line per attempt.
+
+Lines are handed to a writer thread (stdlib QueueHandler + RotatingFileHandler), so a slow disk
+never blocks the event loop, and each line is written whole by one write call, so concurrent
+flows never interleave and a crash never leaves half a line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import os
+import queue
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+DEFAULT_BACKUPS = 5
+
+
+class Journal:
+    def __init__(
+        self, path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, backups: int = DEFAULT_BACKUPS
+    ) -> None:
+        self.path = Path(path).expanduser()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(
+            self.path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
+        )
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        # A private logger outside the logging tree: lines never reach mitmproxy's own log.
+        self._logger = logging.Logger("llmrouter.journal")
+        self._logger.propagate = False
+        self._queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        self._logger.addHandler(logging.handlers.QueueHandler(self._queue))
+        self._listener = logging.handlers.QueueListener(self._queue, handler)
+        self._handler = handler
+        self._listener.start()
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._logger.info(json.dumps(record, separators=(",", ":"), ensure_ascii=False))
+
+    def close(self) -> None:
+        """Flush every queued line, then close the file."""
+        self._listener.stop()
+        self._handler.close()
+
+
+def tail(
+    path: str | Path, max_lines: int = 10_000, max_bytes: int = 16 * 1024 * 1024
+) -> Iterator[dict[str, Any]]:
+    """The last lines of a JSONL log (bounded in lines and bytes), oldest first.
+
+    Bad or partial lines are skipped: this feeds a warm start, not an audit.
+    """
+    path = Path(path).expanduser()
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            f.seek(max(0, size - max_bytes))
+            if size > max_bytes:
+                f.readline()  # drop the partial first line
+            lines: deque[bytes] = deque(f, maxlen=max_lines)
+    except OSError:
+        return
+    for line in lines:
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            yield obj
+
+
+def default_path(confdir: str) -> str:
+    return os.path.join(os.path.expanduser(confdir), "router.jsonl")

@@ -1,0 +1,86 @@
+"""Latency learned from the router's own attempts, per provider and model.
+
+Streamed requests are ranked by time to first token; non-streamed ones by total time per output
+token, so a long answer does not make a provider look slow. Each figure is the median of a
+window of recent samples: robust to one-off spikes, and it follows a provider that got slower
+within half a window. Pure: time is passed in (Unix seconds), no I/O, no mitmproxy imports.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from statistics import median
+
+WINDOW = 20  # samples kept per provider, model and kind
+STALE_AFTER = 900.0  # seconds without a sample before a provider counts as cold again
+# A failure records a sample this slow (or 4x the current median), so a provider that times
+# out never looks fast.
+_PENALTY_FLOOR = {True: 30_000.0, False: 1_000.0}  # ttft ms | ms per output token
+
+
+@dataclass(slots=True)
+class Series:
+    samples: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
+    count: int = 0  # every sample ever recorded, for the reason text
+    last: float = 0.0  # time of the latest sample
+    p50: float | None = None  # cached: selection reads it on every request
+
+    def add(self, value: float, now: float) -> None:
+        self.samples.append(value)
+        self.count += 1
+        self.last = max(self.last, now)
+        self.p50 = median(self.samples)
+
+    def warm(self, now: float, min_samples: int) -> bool:
+        return len(self.samples) >= min_samples and now - self.last <= STALE_AFTER
+
+
+class LatencyBook:
+    """Per (provider key, model, streamed?) latency series, shared by every profile."""
+
+    def __init__(self) -> None:
+        self._series: dict[tuple[str, str | None, bool], Series] = {}
+
+    def get(self, key: str, model: str | None, stream: bool) -> Series | None:
+        return self._series.get((key, model, stream))
+
+    def _series_for(self, key: str, model: str | None, stream: bool) -> Series:
+        s = self._series.get((key, model, stream))
+        if s is None:
+            s = self._series[(key, model, stream)] = Series()
+        return s
+
+    def record_ok(
+        self,
+        key: str,
+        model: str | None,
+        stream: bool,
+        now: float,
+        *,
+        ttft_ms: float | None = None,
+        total_ms: float | None = None,
+        output_tokens: int | None = None,
+    ) -> None:
+        """A successful attempt: its ttft (streams) or total ms per output token (others)."""
+        if stream:
+            if ttft_ms is not None:
+                self._series_for(key, model, True).add(ttft_ms, now)
+        elif total_ms is not None and output_tokens:
+            self._series_for(key, model, False).add(total_ms / output_tokens, now)
+
+    def record_failure(self, key: str, model: str | None, stream: bool, now: float) -> None:
+        s = self._series_for(key, model, stream)
+        s.add(max(_PENALTY_FLOOR[stream], 4 * (s.p50 or 0.0)), now)
+
+    def retain(self, keys: set[str]) -> None:
+        for k in [k for k in self._series if k[0] not in keys]:
+            del self._series[k]
+
+    def summary(self, key: str) -> dict[str, tuple[float | None, int]]:
+        """For router.status: the p50 and sample count of each model and kind."""
+        out = {}
+        for (k, model, stream), s in self._series.items():
+            if k == key:
+                out[f"{model or '-'} {'ttft' if stream else 'ms/tok'}"] = (s.p50, len(s.samples))
+        return out

@@ -1,0 +1,103 @@
+"""Relays a committed upstream stream to the client, chunk by chunk, as it arrives.
+
+After the commit point the provider can no longer be switched, so a break or a stall longer than
+`idle_timeout` ends the client's stream with a protocol-correct terminal error event: the SDK
+raises instead of returning a silently truncated answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from .apis import Flavor, stream_error_event
+from .outcome import Outcome
+from .sse import StreamMeter
+
+INTERRUPTED = "upstream stream interrupted"
+
+
+@dataclass(slots=True)
+class RelayEnd:
+    outcome: Outcome
+    error: str | None
+    bytes: int  # delivered to the client, held events included
+    ended: float  # time.monotonic() of the last byte
+
+
+class Relay:
+    """One committed stream, parked until the client's connection fetches it."""
+
+    def __init__(
+        self,
+        resp: aiohttp.ClientResponse,
+        status: int,
+        headers: list[tuple[str, str]],
+        held: bytes,
+        meter: StreamMeter,
+        flavor: Flavor,
+        idle_timeout: float,
+        on_end: Callable[[RelayEnd], None],
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.meter = meter
+        self._resp = resp
+        self._held = held
+        self._flavor = flavor
+        self._idle = idle_timeout
+        self._on_end: Callable[[RelayEnd], None] | None = on_end
+        self._sent = 0
+
+    async def pump(self, write: Callable[[bytes], Awaitable[None]]) -> None:
+        """Write the held events, then every upstream chunk, to `write`."""
+        outcome, error = Outcome.OK, None
+        try:
+            await self._write(write, self._held)
+            self._held = b""
+            content = self._resp.content
+            while True:
+                try:
+                    async with asyncio.timeout(self._idle):
+                        chunk = await content.readany()
+                except TimeoutError:
+                    outcome, error = Outcome.TRUNCATED, f"stalled over {self._idle:g}s"
+                    break
+                except (aiohttp.ClientError, ConnectionError) as e:
+                    outcome, error = Outcome.TRUNCATED, f"upstream broke: {type(e).__name__}"
+                    break
+                if not chunk:
+                    if not self.meter.finished and not self.meter.error:
+                        outcome, error = Outcome.TRUNCATED, "upstream ended without a final event"
+                    break
+                self.meter.feed(chunk)
+                await self._write(write, chunk)
+            if self.meter.error and outcome is Outcome.OK:
+                outcome, error = Outcome.INBAND_ERROR, self.meter.error
+            if outcome is Outcome.TRUNCATED:
+                await self._write(write, stream_error_event(self._flavor, INTERRUPTED))
+        except (ConnectionError, aiohttp.ClientConnectionResetError, asyncio.CancelledError):
+            outcome, error = Outcome.CLIENT_CLOSED, "client went away"
+            raise
+        finally:
+            self._resp.close()
+            self._finish(outcome, error)
+
+    async def _write(self, write: Callable[[bytes], Awaitable[None]], data: bytes) -> None:
+        if data:
+            await write(data)
+            self._sent += len(data)
+
+    def abandon(self) -> None:
+        """Nobody fetched the stream (the client left): free the upstream connection."""
+        self._resp.close()
+        self._finish(Outcome.CLIENT_CLOSED, "client went away before the stream was fetched")
+
+    def _finish(self, outcome: Outcome, error: str | None) -> None:
+        on_end, self._on_end = self._on_end, None
+        if on_end is not None:
+            on_end(RelayEnd(outcome, error, self._sent, time.monotonic()))
