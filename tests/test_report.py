@@ -19,15 +19,14 @@ from typing import Any
 
 import llmrouter.report as report_module
 import pytest
+from llmrouter._histogram import LogHistogram, nearest_rank
 from llmrouter.report import (
     Aggregator,
-    LogHistogram,
     Report,
     Row,
     aggregate_files,
     log_files,
     main,
-    nearest_rank,
     parse_time,
 )
 
