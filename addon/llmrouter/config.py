@@ -12,7 +12,8 @@ import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 import yaml
@@ -154,6 +155,16 @@ class Profile(Timeouts):
         5, ge=1, description="least-latency: samples before a provider counts as warm"
     )
 
+    @field_validator("unknown_price", mode="before")
+    @classmethod
+    def _check_unknown_price(cls, v: Any) -> Any:
+        # One clear message instead of pydantic's two union-branch errors.
+        if v in ("last", "exclude"):
+            return v
+        if isinstance(v, int | float) and not isinstance(v, bool) and v >= 0:
+            return v
+        raise ValueError(f"must be last, exclude or a blended USD/M price >= 0; got {v!r}")
+
     @field_validator("hosts")
     @classmethod
     def _check_hosts(cls, v: list[str]) -> list[str]:
@@ -270,6 +281,33 @@ def _join(path: str, key: Any) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
+def _fields_at(loc: tuple[int | str, ...]) -> list[str]:
+    """Field names allowed at `loc` (the parent of an unknown key), for the error message."""
+    tp: Any = RouterConfig
+    for part in loc:
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            field = tp.model_fields.get(str(part))
+            if field is None:
+                return []
+            tp = field.annotation
+        else:  # dict[str, Model] or list[Model]: step into the value type
+            args = [a for a in get_args(tp) if a is not type(None)]
+            tp = args[-1] if args else None
+        if get_origin(tp) in (Union, UnionType):  # Model | None
+            tp = next((a for a in get_args(tp) if a is not type(None)), None)
+    return list(tp.model_fields) if isinstance(tp, type) and issubclass(tp, BaseModel) else []
+
+
+# Constraint errors whose message does not say what was given.
+_SHOW_INPUT = {
+    "literal_error",
+    "greater_than",
+    "greater_than_equal",
+    "less_than_equal",
+    "too_short",
+}
+
+
 def _format_validation(e: ValidationError) -> list[str]:
     lines = []
     for err in e.errors():
@@ -278,8 +316,11 @@ def _format_validation(e: ValidationError) -> list[str]:
             loc = f"{loc}[{part}]" if isinstance(part, int) else _join(loc, part)
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
+            allowed = _fields_at(err["loc"][:-1])
             msg = "unknown field (check the spelling)"
-        elif err["type"] == "literal_error":
+            if allowed:
+                msg += f"; allowed: {', '.join(allowed)}"
+        elif err["type"] in _SHOW_INPUT:
             msg = f"{msg}; got {err['input']!r}"
         if loc:
             lines.append(f"{loc}: {msg}")

@@ -26,6 +26,7 @@ class Failure(StrEnum):
     AUTH = "auth"  # 401, 402, 403: the key is bad, long cooldown
 
 
+# Besides these, every 5xx (501, 520-524 from a CDN, 529 overloaded...) is the provider's fault.
 RETRYABLE_STATUS = frozenset({401, 402, 403, 408, 429, 500, 502, 503, 504, 529})
 
 
@@ -33,7 +34,7 @@ def classify_status(status: int) -> tuple[Outcome, bool, Failure]:
     """(outcome, retryable, failure class) of an HTTP answer."""
     if status < 400:
         return Outcome.OK, False, Failure.NONE
-    if status not in RETRYABLE_STATUS:
+    if status < 500 and status not in RETRYABLE_STATUS:
         return Outcome.HTTP_ERROR, False, Failure.NONE
     if status == 429:
         return Outcome.HTTP_ERROR, True, Failure.RATE_LIMIT

@@ -21,10 +21,18 @@ class Resolution:
 
 
 def _split(host: str) -> tuple[str, int | None]:
-    m = re.fullmatch(r"(.+):(\d+)", host)
-    if m and not host.endswith("]"):
-        return m.group(1), int(m.group(2))
-    return host, None
+    """`host`, `host:port`, `[v6]` or `[v6]:port` -> (host without brackets, port or None).
+
+    Brackets go: mitmproxy reports an IPv6 address bare (`::1`), so the index must too.
+    """
+    if host.startswith("["):
+        addr, _, rest = host[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+        return addr, int(port) if port.isdigit() else None
+    name, sep, port = host.rpartition(":")
+    if sep and ":" not in name and port.isdigit():
+        return name, int(port)
+    return host, None  # a bare name, or a bare IPv6 address
 
 
 class HostIndex:
@@ -39,7 +47,7 @@ class HostIndex:
 
     def serving(self, host: str, port: int) -> list[str]:
         """Profiles serving host:port, in file order."""
-        entries = self._by_host.get(host.lower(), ())
+        entries = self._by_host.get(host.lower().strip("[]"), ())
         return list(dict.fromkeys(n for n, p in entries if p is None or p == port))
 
     def intercepts(self, host: str, port: int) -> bool:
