@@ -1,0 +1,106 @@
+"""The loopback handoff: 127.0.0.1 only, each parked stream fetched once by its token, unfetched
+streams released (their upstream closed), and a relay that keeps chunks flowing as they come."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from llmrouter.fakeprovider import Behaviour, FakeProvider
+from llmrouter.handoff import TOKEN_HEADER, Handoff
+from llmrouter.outcome import Outcome
+from llmrouter.relay import Relay, RelayEnd
+from llmrouter.sse import StreamMeter
+
+BODY = {"model": "m", "max_tokens": 5, "stream": True, "messages": []}
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeProvider]:
+    f = FakeProvider("a", default=Behaviour(deltas=4, interval=0.05))
+    await f.start()
+    yield f
+    await f.stop()
+
+
+@pytest.fixture
+async def handoff() -> AsyncIterator[Handoff]:
+    h = Handoff(ttl=0.3)
+    await h.start()
+    yield h
+    await h.stop()
+
+
+async def open_relay(
+    session: aiohttp.ClientSession, fake: FakeProvider, ends: list[RelayEnd]
+) -> Relay:
+    resp = await session.post(fake.url + "/v1/messages", json=BODY)
+    return Relay(resp, 200, [("content-type", "text/event-stream")], b"", StreamMeter(
+        "anthropic", "anthropic"), "anthropic", 5.0, ends.append)  # fmt: skip
+
+
+async def test_parked_stream_is_fetched_once_by_its_token(fake, handoff) -> None:
+    ends: list[RelayEnd] = []
+    async with aiohttp.ClientSession() as s:
+        token = handoff.park(await open_relay(s, fake, ends))
+        url = f"http://127.0.0.1:{handoff.port}/"
+        async with s.get(url, headers={TOKEN_HEADER: "wrong"}) as r:
+            assert r.status == 404
+        arrivals = []
+        async with s.get(url, headers={TOKEN_HEADER: token}) as r:
+            assert r.status == 200
+            async for chunk in r.content.iter_any():
+                arrivals.append((asyncio.get_running_loop().time(), chunk))
+        async with s.get(url, headers={TOKEN_HEADER: token}) as r:
+            assert r.status == 404  # used
+    body = b"".join(c for _, c in arrivals)
+    assert body.count(b"event: content_block_delta") == 4 and b"message_stop" in body
+    assert arrivals[-1][0] - arrivals[0][0] > 0.1  # relayed as it came, not buffered
+    assert len(ends) == 1 and ends[0].outcome is Outcome.OK and ends[0].bytes == len(body)
+    assert handoff.pending == 0
+
+
+async def test_an_unfetched_stream_is_released(fake, handoff) -> None:
+    ends: list[RelayEnd] = []
+    async with aiohttp.ClientSession() as s:
+        handoff.park(await open_relay(s, fake, ends))
+        assert handoff.pending == 1
+        for _ in range(100):  # the sweep runs every ttl
+            if ends:
+                break
+            await asyncio.sleep(0.1)
+    assert handoff.pending == 0
+    assert ends and ends[0].outcome is Outcome.CLIENT_CLOSED
+
+
+async def test_listens_on_loopback_only(handoff) -> None:
+    assert handoff._runner is not None
+    assert [a[0] for a in handoff._runner.addresses] == ["127.0.0.1"]
+
+
+async def test_a_cut_after_commit_ends_with_a_terminal_error_event() -> None:
+    fake = FakeProvider("a", default=Behaviour(kind="cut", after_deltas=2))
+    await fake.start()
+    ends: list[RelayEnd] = []
+    out: list[bytes] = []
+
+    async def write(data: bytes) -> None:
+        out.append(data)
+
+    try:
+        async with aiohttp.ClientSession() as s:
+            relay = await open_relay(s, fake, ends)
+            await relay.pump(write)
+    finally:
+        await fake.stop()
+    body = b"".join(out)
+    assert body.count(b"event: content_block_delta") == 2
+    last = body.strip().split(b"\n\n")[-1]
+    assert last.startswith(b"event: error\n")
+    error = json.loads(last.split(b"data: ", 1)[1])
+    expected = {"type": "api_error", "message": "upstream stream interrupted"}
+    assert error == {"type": "error", "error": expected}
+    assert ends[0].outcome is Outcome.TRUNCATED
