@@ -299,13 +299,9 @@ def _fields_at(loc: tuple[int | str, ...]) -> list[str]:
 
 
 # Constraint errors whose message does not say what was given.
-_SHOW_INPUT = {
-    "literal_error",
-    "greater_than",
-    "greater_than_equal",
-    "less_than_equal",
-    "too_short",
-}
+_SHOW_INPUT = frozenset(
+    ("literal_error", "greater_than", "greater_than_equal", "less_than_equal", "too_short")
+)
 
 
 def _format_validation(e: ValidationError) -> list[str]:
