@@ -45,6 +45,7 @@ def messages_flow(host: str = "api.anthropic.com", path: str = "/v1/messages", *
     for k, v in headers.items():
         req.headers[k.replace("_", "-")] = v
     req.headers["x-api-key"] = "client-key"
+    req.headers["host"] = host  # as clients send it: mitmweb must not show it on routed flows
     return tflow.tflow(req=req)
 
 

@@ -121,8 +121,9 @@ class Attempt:
             f"{self.ctx.request_id[:8]} {self.ctx.profile}#{self.n} {self.provider}",
             f"{self.model or '-'}",
             f"{self.outcome}" + (f" {self.status}" if self.status is not None else ""),
-            f"ttfb={self.ms(self.ttfb)}ms ttft={self.ms(self.ttft)}ms total={self.total_ms}ms",
-            f"tokens={u.input_tokens}/{u.output_tokens}",
+            f"ttfb={_ms(self.ms(self.ttfb))} ttft={_ms(self.ms(self.ttft))}",
+            f"total={_ms(self.total_ms)}",
+            f"tokens={_n(u.input_tokens)}/{_n(u.output_tokens)}",
         ]
         if self.cost is not None:
             parts.append(f"${self.cost:.6f}")
@@ -131,3 +132,11 @@ class Attempt:
         if self.cooldown:
             parts.append(f"cooldown={self.cooldown:.0f}s")
         return " ".join(parts)
+
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:g}ms"
+
+
+def _n(v: int | None) -> str:
+    return "-" if v is None else str(v)

@@ -1,0 +1,396 @@
+"""`make demo`: watch the router fail over within a minute, without leaving 127.0.0.1.
+
+It starts two fake Anthropic providers in this process, ``steady`` and ``flaky`` (which fails
+now and then the ways real providers do), and mitmweb with the router on a demo profile that
+tries ``flaky`` first. Then the official ``anthropic`` SDK streams a few requests to
+https://api.anthropic.com through the proxy; the router sends them to the fakes. Ctrl-C stops
+everything.
+
+    python -m llmrouter.demo [--requests 8] [--proxy-port 8080] [--web-port 8081]
+                             [--confdir DIR] [--exit-after-client]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import certifi
+
+from llmrouter.fakeprovider import Behaviour, FakeProviderPool, parse_faults
+
+SCRIPT = Path(__file__).resolve().parents[1] / "router.py"
+MITMWEB = str(Path(sys.executable).with_name("mitmweb"))
+HOST = "api.anthropic.com"
+PROFILE = "demo"
+MODEL = "claude-haiku-4-5"
+# The fault kinds the end-to-end tests use; the seed makes every run tell the same story.
+FLAKY_FAULTS = "503=0.15,529=0.15,429=0.1,inband_error=0.1,hang=0.05,drop=0.05"
+SEED = 58
+# A visibly fake key: even a request that escaped the router would carry nothing real.
+CLIENT_KEY = "sk-ant-demo-client-key"
+# mitmweb's default columns, plus the comment that carries the router's chain.
+COLUMNS = ("tls", "icon", "path", "method", "status", "size", "time", "comment")
+DONE = "demo: client finished"  # tests wait for this line
+DEMO_PROFILES = """\
+# The demo's profiles.yaml, written by llmrouter.demo. Edit it while the demo runs (put steady
+# first, say): the router reloads it within a second.
+providers:
+  flaky:  # fails now and then: 503, 529, 429 + retry-after, in-band error, reset, hang
+    base_url: {flaky}
+    api: anthropic
+    api_key: demo-key-flaky  # replaces the client's key; as fake as everything here
+    connect_timeout: 1  # short bounds: a hang becomes a failover within a second
+    first_byte_timeout: 1
+    first_token_timeout: 1
+    response_timeout: 2
+  steady:
+    base_url: {steady}
+    api: anthropic
+    api_key: demo-key-steady
+profiles:
+  demo:
+    hosts: [api.anthropic.com]
+    providers: [flaky, steady]  # flaky first, so that failovers show
+    strategy: failover
+health:  # short cooldowns, so that the next request tries flaky again
+  backoff_initial: 0.5
+  backoff_max: 1
+  rate_limit_cooldown: 1
+  max_cooldown: 1
+"""
+
+
+class DemoError(Exception):
+    """A problem the user can fix (a busy port, mitmweb not starting): printed, exit 1."""
+
+
+class Stop(BaseException):  # not Exception: the SDK would wrap it as a connection error
+    """Ctrl-C or SIGTERM: raised from the signal handler, so cleanup runs in `finally`."""
+
+
+@dataclass(frozen=True)
+class Served:
+    provider: str
+    attempts: int
+    text: str
+    chain: str
+
+
+# -- pure helpers ------------------------------------------------------------------------
+
+
+def demo_config(flaky_url: str, steady_url: str) -> str:
+    return DEMO_PROFILES.format(flaky=flaky_url, steady=steady_url)
+
+
+def mitmweb_cmd(
+    config: Path, log: Path, proxy_port: int, web_port: int, confdir: Path | None
+) -> list[str]:
+    cmd = [MITMWEB, "-s", str(SCRIPT), "--listen-host", "127.0.0.1", "-p", str(proxy_port),
+           "--set", f"web_port={web_port}", "--set", "web_open_browser=false",
+           "--set", f"router_config={config}", "--set", f"router_log={log}",
+           "--set", f"router_profile={PROFILE}"]  # fmt: skip
+    cmd += [a for col in COLUMNS for a in ("--set", f"web_columns={col}")]  # repeat = append
+    return cmd + (["--set", f"confdir={confdir}"] if confdir else [])
+
+
+def web_url(output: str) -> str | None:
+    """mitmweb 12 prints the UI's URL with a one-time token: the only URL that opens it."""
+    if "proxy listening at" not in output:
+        return None
+    m = re.search(r"Web server listening at (\S+)", output)
+    return m.group(1) if m else None
+
+
+def chain(lines: list[dict[str, Any]]) -> str:
+    """JSONL attempt lines of one request -> `flaky 503 -> steady ok`."""
+
+    def one(line: dict[str, Any]) -> str:
+        outcome, status = line.get("outcome"), line.get("status")
+        what = str(status) if outcome == "http_error" and status else str(outcome)
+        return f"{line['provider']} {what}"
+
+    return " -> ".join(one(x) for x in sorted(lines, key=lambda x: x.get("attempt", 0)))
+
+
+def result_line(i: int, s: Served) -> str:
+    words = " ".join(s.text.split()[:5])
+    return f"#{i:<2} {s.provider:<6} attempts={s.attempts}  {s.chain:<34}  {words!r}"
+
+
+def guide(url: str, proxy: str, bundle: Path, config: Path, log: Path) -> str:
+    body = json.dumps({"model": MODEL, "max_tokens": 20, "stream": True,
+                       "messages": [{"role": "user", "content": "hi"}]})  # fmt: skip
+    return f"""
+What to look at in mitmweb: {url}
+  * One row per request to {HOST}: the router sent each to a fake on 127.0.0.1 (the Path
+    column shows the fake's port). A 🔄 marks a failover. The Comment column has the chain,
+    e.g. "demo/failover: flaky 529 3ms -> steady 200 732ms"; widen it, or click a row and
+    open its Comment tab. The Request tab shows what the provider got (its key redacted).
+  * Options tab > Display Command Bar, then type in the bar at the bottom:
+      router.explain @focus   why the selected flow went where it went: attempts, timings, cost
+      router.status           each provider's health, cooldown and recent failures
+Try it yourself in another terminal (only the fakes answer; nothing leaves 127.0.0.1):
+  curl -sN --proxy {proxy} --cacert {bundle} https://{HOST}/v1/messages \\
+    -H 'x-api-key: {CLIENT_KEY}' -H 'content-type: application/json' -d '{body}'
+  Edit {config} (put steady first) and send it again: no restart needed.
+  python -m llmrouter.report {log}
+Press Ctrl-C to stop everything."""
+
+
+# -- processes ---------------------------------------------------------------------------
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        # Same flag as mitmproxy's listeners, so a port in TIME_WAIT counts as free.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def check_ports(proxy_port: int, web_port: int) -> None:
+    if proxy_port == web_port:
+        raise DemoError(f"--proxy-port and --web-port are both {proxy_port}")
+    for flag, port in (("--proxy-port", proxy_port), ("--web-port", web_port)):
+        if not port_free(port):
+            raise DemoError(
+                f"port {port} on 127.0.0.1 is in use (another mitmproxy or demo?). "
+                f"Pick another: make demo ARGS='{flag} {port + 10}'"
+            )
+
+
+def start_mitmweb(cmd: list[str], out: Path) -> subprocess.Popen[bytes]:
+    with out.open("wb") as f:
+        # Its own session: a terminal's Ctrl-C reaches only us, and we stop its whole group.
+        return subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)  # fmt: skip
+
+
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+            return
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    with suppress(ProcessLookupError):  # leader gone, but a straggler of its group may live
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+
+
+def wait_ready(proc: subprocess.Popen[bytes], out: Path, timeout: float = 30) -> str:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        text = out.read_text(errors="replace")
+        url = web_url(text)
+        if url:
+            return url
+        if proc.poll() is not None:
+            raise DemoError(f"mitmweb exited with {proc.returncode}:\n{text.strip()}")
+        time.sleep(0.1)
+    raise DemoError(f"mitmweb did not start within {timeout:.0f}s; its output:\n{text.strip()}")
+
+
+def check_router(url: str, config: Path) -> None:
+    """Refuse to send anything unless the router is loaded: else mitmweb would pass the
+    requests to the real api.anthropic.com."""
+    base, _, query = url.partition("?token=")
+    req = urllib.request.Request(base.rstrip("/") + "/options",
+                                 headers={"Authorization": f"Bearer {query}"})  # fmt: skip
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
+    try:
+        with opener.open(req, timeout=10) as resp:
+            options = json.load(resp)
+    except (OSError, ValueError) as e:
+        raise DemoError(f"cannot ask mitmweb for its options: {e}") from None
+    loaded = options.get("router_config", {}).get("value")
+    if loaded != str(config):
+        raise DemoError(f"the router addon is not loaded in mitmweb (router_config={loaded!r})")
+
+
+def wait_ca(confdir: Path, timeout: float = 10) -> Path:
+    ca = confdir / "mitmproxy-ca-cert.pem"
+    end = time.monotonic() + timeout
+    while not ca.exists():  # written by mitmweb at its first start
+        if time.monotonic() > end:
+            raise DemoError(f"mitmproxy's CA did not appear at {ca}")
+        time.sleep(0.1)
+    return ca
+
+
+# -- the client --------------------------------------------------------------------------
+
+
+def journal_lines(log: Path) -> list[dict[str, Any]]:
+    try:
+        text = log.read_text()
+    except FileNotFoundError:
+        return []
+    return [json.loads(x) for x in text.splitlines() if x.strip().startswith("{")]
+
+
+def next_chain(log: Path, seen: set[str], timeout: float = 3) -> str:
+    """The attempts of the request that just ended: the client sends one at a time, so it is
+    the one new request id. Lines come from a writer thread, so wait a little for them."""
+    end = time.monotonic() + timeout
+    while True:
+        lines = [x for x in journal_lines(log) if x.get("request_id") not in seen]
+        if any(x.get("final") for x in lines) or time.monotonic() > end:
+            break
+        time.sleep(0.05)
+    if not lines:
+        return "?"
+    rid = lines[0]["request_id"]
+    seen.add(rid)
+    return chain([x for x in lines if x["request_id"] == rid])
+
+
+def stream_one(client: Any, fakes: set[str], log: Path, seen: set[str]) -> Served:
+    messages = [{"role": "user", "content": "Say hello, briefly."}]
+    with client.messages.stream(model=MODEL, max_tokens=32, messages=messages) as stream:
+        provider = stream.response.headers.get("x-router-provider", "")
+        if provider not in fakes:
+            # Only the router sets this header: without it the answer came from elsewhere.
+            raise DemoError(f"an answer did not come from the demo's fakes (provider={provider!r})")
+        attempts = int(stream.response.headers.get("x-router-attempts", "0"))
+        text = "".join(stream.text_stream)
+    return Served(provider, attempts, text, next_chain(log, seen))
+
+
+def run_client(n: int, proxy: str, ca: Path, fakes: set[str], log: Path) -> list[Served]:
+    import anthropic  # a dev dependency, imported late so --help works without it
+
+    # Trust mitmproxy's CA alone: a request the proxy did not intercept fails its TLS
+    # handshake with the real host instead of reaching it.
+    verify = ssl.create_default_context(cafile=str(ca))
+    http = anthropic.DefaultHttpxClient(proxy=proxy, verify=verify, trust_env=False)
+    client = anthropic.Anthropic(api_key=CLIENT_KEY, base_url=f"https://{HOST}", max_retries=0,
+                                 http_client=http, timeout=30)  # fmt: skip
+    served, seen = [], set[str]()
+    with client:
+        for i in range(1, n + 1):
+            try:
+                s = stream_one(client, fakes, log, seen)
+            except anthropic.APIError as e:
+                raise DemoError(f"request #{i} failed: {e!r}") from None
+            print(result_line(i, s), flush=True)
+            served.append(s)
+            time.sleep(0.3)  # lets flaky's short cooldown run out now and then
+    return served
+
+
+# -- main --------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m llmrouter.demo", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--requests", type=int, default=8, help="requests the client streams")
+    p.add_argument("--proxy-port", type=int, default=8080)
+    p.add_argument("--web-port", type=int, default=8081)
+    p.add_argument("--confdir", type=Path, help="mitmproxy confdir (default ~/.mitmproxy)")
+    p.add_argument("--exit-after-client", action="store_true",
+                   help="stop everything once the client is done (no Ctrl-C needed)")  # fmt: skip
+    args = p.parse_args(argv)
+    if args.requests < 1:
+        p.error("--requests must be at least 1")
+    return args
+
+
+def raise_stop(signum: int, frame: object) -> None:
+    raise Stop
+
+
+@contextmanager
+def signals(handler: Any) -> Iterator[None]:
+    """Ctrl-C and SIGTERM -> `handler` in the block. SIGINT is set explicitly because a shell
+    that starts us in the background has it ignored."""
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+
+def run(args: argparse.Namespace, tmp: Path, pool: FakeProviderPool) -> None:
+    check_ports(args.proxy_port, args.web_port)
+    base = Behaviour(ttft=0.3, interval=0.06, deltas=8)
+    steady = pool.start("steady", default=base)
+    flaky = pool.start("flaky", default=base, faults=parse_faults(FLAKY_FAULTS), seed=SEED)
+    print(f"demo: fake providers: flaky {flaky.url}, steady {steady.url}")
+    config, log, out = tmp / "profiles.yaml", tmp / "router.jsonl", tmp / "mitmweb.log"
+    config.write_text(demo_config(flaky.url, steady.url))
+    confdir = args.confdir.expanduser().resolve() if args.confdir else None
+    cmd = mitmweb_cmd(config, log, args.proxy_port, args.web_port, confdir)
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        proc = start_mitmweb(cmd, out)
+        print(f"demo: mitmweb pid {proc.pid} (profile {config}, its output {out})", flush=True)
+        url = wait_ready(proc, out)
+        check_router(url, config)
+        ca = wait_ca(confdir or Path.home() / ".mitmproxy")
+        bundle = tmp / "ca-bundle.pem"  # for the user's own clients: public roots + mitmproxy
+        bundle.write_text(Path(certifi.where()).read_text() + ca.read_text())
+        proxy = f"http://127.0.0.1:{args.proxy_port}"
+        print(f"demo: mitmweb UI {url}")
+        print(f"demo: streaming {args.requests} requests to https://{HOST} via {proxy}", flush=True)
+        served = run_client(args.requests, proxy, ca, {"flaky", "steady"}, log)
+        reached = len(flaky.requests) + len(steady.requests)
+        failovers = sum(s.attempts > 1 for s in served)
+        print(f"{DONE}: {len(served)} served, {failovers} after a failover, "
+              f"{reached} attempts reached the fakes on 127.0.0.1", flush=True)  # fmt: skip
+        if args.exit_after_client:
+            return
+        print(guide(url, proxy, bundle, config, log), flush=True)
+        while proc.poll() is None:
+            time.sleep(0.5)
+        tail = "\n".join(out.read_text(errors="replace").splitlines()[-20:])
+        raise DemoError(f"mitmweb exited with {proc.returncode}:\n{tail}")  # tmp goes away
+    finally:
+        if proc is not None:
+            with signals(signal.SIG_IGN):  # a second Ctrl-C must not leave mitmweb running
+                stop_group(proc)
+            print(f"demo: stopped mitmweb (pid {proc.pid})", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="llmrouter-demo-"))
+    try:
+        with signals(raise_stop), FakeProviderPool() as pool:
+            run(args, tmp, pool)
+    except Stop:
+        print("\ndemo: stopped", flush=True)
+    except DemoError as e:
+        print(f"demo: error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
