@@ -195,3 +195,53 @@ def environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+# -- helpers shared by the end-to-end test files ---------------------------------------------
+
+
+def on_localhost(fake: FakeProvider) -> str:
+    """A TLS fake's URL under the name the test profiles intercept (`localhost`)."""
+    return fake.url.replace("127.0.0.1", "localhost")
+
+
+def anthropic_client(
+    r: RouterProc, origin: FakeProvider, *, user: str | None = None, aio: bool = False, **kw: Any
+) -> Any:
+    """An official anthropic SDK client for `origin`, routed through `r` (no SDK retries)."""
+    import anthropic
+
+    cls = anthropic.AsyncAnthropic if aio else anthropic.Anthropic
+    with environ(r.env(user)):  # the SDK's httpx client reads the proxy settings now
+        base = {"base_url": on_localhost(origin), "api_key": "client-key", "max_retries": 0}
+        return cls(**{**base, **kw})
+
+
+def openai_client(
+    r: RouterProc, origin: FakeProvider, *, user: str | None = None, **kw: Any
+) -> Any:
+    import openai
+
+    with environ(r.env(user)):
+        return openai.OpenAI(
+            base_url=on_localhost(origin) + "/v1",
+            **{"api_key": "client-key", "max_retries": 0, **kw},
+        )
+
+
+def curl(
+    r: RouterProc, url: str, *args: str, user: str | None = None, cacert: Path | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """curl through the router; trusts the router's bundle unless `cacert` is given."""
+    cmd = ["curl", "-sS", "--cacert", str(cacert or r.bundle), *args, url]
+    env = {"PATH": "/usr/bin:/bin", **r.env(user)}
+    return subprocess.run(cmd, capture_output=True, env=env, timeout=30, check=False)
+
+
+def wait_for(pred: Callable[[], bool], timeout: float = 5.0) -> bool:
+    end = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.05)
+    return True

@@ -14,7 +14,7 @@ from typing import Any
 
 from mitmproxy import command, connection, ctx, exceptions, flow, http
 
-from . import apis, journal, pricing, views
+from . import apis, journal, pricing, upstream, views
 from .config import ConfigError, RouterConfig, load_config
 from .dispatch import Answer, Engine, Request
 from .handoff import TOKEN_HEADER, Handoff
@@ -24,13 +24,12 @@ from .upstream import new_session
 from .warmstart import warm_start
 
 logger = logging.getLogger("llmrouter")
-META = "llmrouter"  # flow.metadata key of the RouteInfo
 _REPO_CONFIG = Path(__file__).resolve().parents[2] / "profiles.yaml"
 DEFAULT_CONFIG = str(_REPO_CONFIG) if _REPO_CONFIG.exists() else "profiles.yaml"
 
 
 class RouteInfo:
-    """What the router did with a flow: kept in flow.metadata for the hooks and router.explain."""
+    """What the router did with a flow: kept by the Router for the hooks and router.explain."""
 
     __slots__ = ("answer", "display", "note", "profile", "token")
 
@@ -66,6 +65,8 @@ class Router:
         self.journal: journal.Journal | None = None
         self.watcher = ConfigWatcher(self._reloaded)
         self._users: MutableMapping[connection.Client, str] = weakref.WeakKeyDictionary()
+        # Not in flow.metadata: mitmproxy serializes (-w, save) and deep-copies metadata.
+        self._routes: MutableMapping[flow.Flow, RouteInfo] = weakref.WeakKeyDictionary()
         self._inflight: dict[str, set[asyncio.Task[Answer]]] = {}
         self._owned_allow: list[str] | None = None
 
@@ -97,6 +98,11 @@ class Router:
                 raise exceptions.OptionsError(f"router_config: {e}") from None
             self._use(cfg)
             self.watcher.watch(ctx.options.router_config)
+        if "termlog_verbosity" in updated:
+            # mitmproxy's root logger is at DEBUG and each record costs a round through every
+            # addon, so the router's per-request debug lines are made only when shown.
+            debug = ctx.options.termlog_verbosity == "debug"
+            logger.setLevel(logging.DEBUG if debug else logging.INFO)
         if "router_profile" in updated or "router_config" in updated:
             assert self.config is not None
             if ctx.options.router_profile not in self.config.profiles:
@@ -160,6 +166,10 @@ class Router:
 
     async def done(self) -> None:
         await self.watcher.stop()
+        if self.engine is not None:  # what is still open at the end: a leak shows here
+            in_use = upstream.in_use(self.engine.session)
+            logger.info(f"router: stopping: handoff pending={self.handoff.pending} "
+                        f"upstream in use={in_use}")  # fmt: skip
         await self.handoff.stop()
         if self.engine is not None:
             await self.engine.session.close()
@@ -237,7 +247,7 @@ class Router:
         note: str | None,
     ) -> None:  # fmt: skip
         info = RouteInfo(profile, answer, note)
-        f.metadata[META] = info
+        self._routes[f] = info
         headers = answer.headers + views.router_headers(profile, cfg, answer)
         display = views.display_request(cfg, req, answer)
         if answer.relay is not None:
@@ -260,7 +270,7 @@ class Router:
             f.marked = ":arrows_counterclockwise:"
 
     def responseheaders(self, f: http.HTTPFlow) -> None:
-        info = f.metadata.get(META)
+        info = self._routes.get(f)
         if not isinstance(info, RouteInfo) or info.token is None or f.response is None:
             return
         f.response.stream = True  # never buffer a relayed stream
@@ -268,12 +278,12 @@ class Router:
             views.show_request(f.request, info.display)
 
     def response(self, f: http.HTTPFlow) -> None:
-        info = f.metadata.get(META)
+        info = self._routes.get(f)
         if isinstance(info, RouteInfo) and info.token is not None:
             f.comment = views.comment(info.profile, info.answer, info.note)  # now with the end
 
     def error(self, f: http.HTTPFlow) -> None:
-        info = f.metadata.get(META)
+        info = self._routes.get(f)
         if isinstance(info, RouteInfo) and info.token is not None:
             self.handoff.release(info.token)
 
@@ -295,7 +305,7 @@ class Router:
         """Why each flow went where it went: profile, strategy, candidates, attempts, cost."""
         out = []
         for f in flows:
-            info = f.metadata.get(META)
+            info = self._routes.get(f)
             out.append(views.explain(f.id, info.profile, info.answer, info.note)
                        if isinstance(info, RouteInfo) else f"{f.id[:8]}: not routed")  # fmt: skip
         return "\n\n".join(out) or "no flows"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -162,7 +163,7 @@ class Engine:
             msg = f"profile {pname!r} has no enabled {req.api} provider to try ({sel.reason})"
             return self._synthetic(req.api, 502, msg, [], sel, None)
         order = ", ".join(sel.order)
-        logger.info(f"router: {req.id[:8]} {pname}/{profile.strategy} -> {order} ({sel.reason})")
+        logger.debug(f"router: {req.id[:8]} {pname}/{profile.strategy} -> {order} ({sel.reason})")
 
         now = time.monotonic()
         keys = {n: provider_key(n, cfg.providers[n]) for n in sel.order}
@@ -172,35 +173,48 @@ class Engine:
             plan = [min(sel.order, key=lambda n: self.health.until(keys[n]))]
         for n in sel.order:
             if n not in plan:
-                wait = self.health.until(keys[n]) - now
-                state = f"cooling {wait:.0f}s" if wait > 0 else "probe in flight"
-                ctx.skipped.append({"provider": n, "reason": state})
+                ctx.skipped.append({"provider": n, "reason": self._skip_reason(keys[n], now)})
 
         attempts: list[Attempt] = []
         last_http: Answer | None = None
-        for name in plan:
-            if time.monotonic() >= ctx.deadline_at:
-                break
-            prov = cfg.providers[name]
-            probe = self.health.acquire(keys[name], time.monotonic(), force=forced)
-            if probe is None:
-                ctx.skipped.append({"provider": name, "reason": "probe in flight"})
-                continue
-            att = Attempt(ctx, len(attempts) + 1, name, keys[name], probe)
-            attempts.append(att)
-            answer, retry = await self._attempt(cfg, profile, prov, req, att)
-            if not retry and answer is not None:
-                answer.attempts, answer.selection, answer.served_by = attempts, sel, att
-                return answer
-            if answer is not None:
-                last_http = answer
+        # A failed attempt's line is written once the next one starts or the loop ends, so that
+        # it lists the candidates skipped after it (cooled or probed meanwhile by other flows).
+        held: Attempt | None = None
+        try:
+            for name in plan:
+                if time.monotonic() >= ctx.deadline_at:
+                    break
+                prov = cfg.providers[name]
+                probe = self.health.acquire(keys[name], time.monotonic(), force=forced)
+                if probe is None:
+                    reason = self._skip_reason(keys[name], time.monotonic())
+                    ctx.skipped.append({"provider": name, "reason": reason})
+                    continue
+                if held is not None:
+                    self._write_line(held)
+                att = held = Attempt(ctx, len(attempts) + 1, name, keys[name], probe)
+                attempts.append(att)
+                answer, retry = await self._attempt(cfg, profile, prov, req, att)
+                if not retry and answer is not None:
+                    held = None  # a final attempt writes its own line when it really ends
+                    answer.attempts, answer.selection, answer.served_by = attempts, sel, att
+                    return answer
+                if answer is not None:
+                    last_http = answer
+        finally:
+            if held is not None and held.outcome is not None:
+                self._write_line(held)
 
         recovery = self.health.earliest_recovery(keys.values(), time.monotonic())
         deadline_hit = time.monotonic() >= ctx.deadline_at
         if last_http is not None and not deadline_hit:
             last_http.attempts, last_http.selection = attempts, sel
-            if recovery and not any(k.lower() == "retry-after" for k, _ in last_http.headers):
-                last_http.headers.append(("retry-after", str(max(1, round(recovery)))))
+            if recovery:  # the provider's own Retry-After may be later than another's recovery
+                last_http.headers = [
+                    (k, v) for k, v in last_http.headers
+                    if k.lower() not in ("retry-after", "retry-after-ms")
+                ]  # fmt: skip
+                last_http.headers.append(("retry-after", str(math.ceil(recovery))))
             return last_http
         timed_out = deadline_hit or (
             attempts and all(a.outcome is Outcome.TIMEOUT for a in attempts)
@@ -209,6 +223,10 @@ class Engine:
         why = "deadline exceeded" if deadline_hit else "all providers failed"
         msg = f"router: {why} for profile {pname!r}: {chain}"
         return self._synthetic(req.api, 504 if timed_out else 502, msg, attempts, sel, recovery)
+
+    def _skip_reason(self, key: str, now: float) -> str:
+        wait = self.health.until(key) - now
+        return f"cooling {math.ceil(wait)}s" if wait > 0 else "probe in flight"
 
     def _synthetic(
         self,
@@ -221,7 +239,7 @@ class Engine:
     ) -> Answer:
         headers = [("content-type", "application/json")]
         if recovery:
-            headers.append(("retry-after", str(max(1, round(recovery)))))
+            headers.append(("retry-after", str(math.ceil(recovery))))
         return Answer(status, headers, apis.error_body(api, status, msg), None, attempts, sel)
 
     def _request_headers(self, req: Request, prov: Provider) -> list[tuple[str, str]]:
@@ -276,7 +294,10 @@ class Engine:
                 body = await self._error_body(resp, att)
                 lower = {k.lower(): v for k, v in headers}
                 retry_after = parse_retry_after(lower, time.time())
-                self._end(att, outcome, f"HTTP {resp.status}", failure, retry_after)
+                error = f"HTTP {resp.status}"
+                if failure is Failure.AUTH:
+                    error += " (auth: check the provider's key)"
+                self._end(att, outcome, error, failure, retry_after)
                 return Answer(resp.status, headers, body), True
             ctype = resp.headers.get("content-type", "")
             if req.stream and outcome is Outcome.OK and ctype.startswith("text/event-stream"):
@@ -398,6 +419,9 @@ class Engine:
             self.mixes.setdefault(att.ctx.profile, pricing.Mix()).add(att.usage)
         if att.usage.input_tokens is not None or att.usage.output_tokens is not None:
             att.cost = pricing.cost(pricing.price_of(att.model, *att.price_ref), att.usage)
-        record = att.record()
-        self.write(record)
+        if att.final:  # route() writes a failed attempt's line (see `held`)
+            self._write_line(att)
+
+    def _write_line(self, att: Attempt) -> None:
+        self.write(att.record())
         logger.info(f"router: {att.line()}")

@@ -163,6 +163,11 @@ class FakeProvider:
             self._requests.clear()
 
     @property
+    def open_connections(self) -> int:
+        """Client connections still open: a test's way to see that upstreams are released."""
+        return len(self._live)
+
+    @property
     def port(self) -> int:
         return self._port
 

@@ -62,6 +62,11 @@ def new_session() -> aiohttp.ClientSession:
     )
 
 
+def in_use(session: aiohttp.ClientSession) -> int:
+    """Upstream connections acquired and not yet released (0 when idle): a leak shows here."""
+    return len(getattr(session.connector, "_acquired", ()))
+
+
 def forward_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
 

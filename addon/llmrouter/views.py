@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-from . import apis
+from . import apis, upstream
 from .config import RouterConfig
 from .dispatch import Answer, Engine, Request, provider_key
 
@@ -52,7 +53,9 @@ def display_request(cfg: RouterConfig, req: Request, answer: Answer) -> Display 
     if att is None or att.url is None:
         return None
     prov = cfg.providers[att.provider]
-    headers = [(k, v) for k, v in req.headers if k.lower() != "proxy-authorization"]
+    # The headers as sent upstream, with the provider's Host: the client's would show the
+    # original host in mitmweb's request line.
+    headers = [("host", urlsplit(att.url).netloc), *upstream.forward_headers(req.headers)]
     if prov.api_key is not None:
         client = {k.lower() for k, _ in headers}
         name = apis.auth_header_for(prov.api, client, prov.auth_header)
@@ -128,4 +131,5 @@ def status(cfg: RouterConfig, engine: Engine, pending: int) -> str:
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1] for r in rows
     ]
     text.append(f"streams being handed off or relayed: {pending}")
+    text.append(f"upstream connections in use: {upstream.in_use(engine.session)}")
     return "\n".join(text)
