@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from statistics import median
 
 WINDOW = 20  # samples kept per provider, model and kind
-STALE_AFTER = 900.0  # seconds without a sample before a provider counts as cold again
+STALE_AFTER = 300.0  # no sample for 5 min: cold again, so explored: a recovery is noticed
 # A failure records a sample this slow (or 4x the current median), so a provider that times
 # out never looks fast.
 _PENALTY_FLOOR = {True: 30_000.0, False: 1_000.0}  # ttft ms | ms per output token
