@@ -56,7 +56,7 @@ def test_round_robin_spreads_12_requests_4_4_4(fakes, origin, router) -> None:
     assert [x["candidates"] for x in lines[:3]] == [["a", "b", "c"], ["b", "c", "a"],
                                                     ["c", "a", "b"]]  # fmt: skip
     assert all(x["strategy"] == "round-robin" for x in lines)
-    decisions = re.findall(r"router: \w+ default/round-robin -> (.*)", r.output())
+    decisions = re.findall(r"router: \w+ default/round-robin -> (.*?) \| #1 ", r.output())
     assert decisions[:2] == [
         "a, b, c (round-robin: slot 1 of 3)",
         "b, c, a (round-robin: slot 2 of 3)",

@@ -28,6 +28,7 @@ class Ctx:
     candidates: list[str] = field(default_factory=list)
     reason: str = ""
     skipped: list[dict[str, str]] = field(default_factory=list)
+    logged: bool = False  # the decision rides on the request's first log line
 
 
 @dataclass(slots=True)
@@ -118,7 +119,7 @@ class Attempt:
         """One summary line for mitmproxy's log."""
         u = self.usage
         parts = [
-            f"{self.ctx.request_id[:8]} {self.ctx.profile}#{self.n} {self.provider}",
+            f"#{self.n} {self.provider}",
             f"{self.model or '-'}",
             f"{self.outcome}" + (f" {self.status}" if self.status is not None else ""),
             f"ttfb={_ms(self.ms(self.ttfb))} ttft={_ms(self.ms(self.ttft))}",

@@ -26,7 +26,7 @@ from .config import Profile, Provider, RouterConfig
 from .health import HealthBook, HealthSettings, parse_retry_after
 from .latency import LatencyBook
 from .outcome import Failure, Outcome, classify_status, failure_of
-from .relay import Relay, RelayEnd
+from .relay import Relay, RelayEnd, hold_until_commit
 from .sse import StreamMeter
 from .strategies import Candidate, Selection, Selector
 
@@ -116,15 +116,8 @@ class Engine:
             if strategy == "least-latency":
                 s = self.latency.get(key, apis.map_model(p.models, req.model), req.stream)
                 if s is not None:
-                    c = Candidate(
-                        n,
-                        c.healthy,
-                        p.enabled,
-                        c.weight,
-                        s.p50,
-                        s.warm(wall, profile.min_samples),
-                        s.count,
-                    )
+                    warm = s.warm(wall, profile.min_samples)
+                    c = Candidate(n, c.healthy, p.enabled, c.weight, s.p50, warm, s.count)
             elif strategy == "least-cost":
                 price = pricing.price_of(apis.map_model(p.models, req.model), p.price, p.base_url)
                 if price is not None:
@@ -138,32 +131,17 @@ class Engine:
     async def route(self, cfg: RouterConfig, pname: str, req: Request) -> Answer:
         profile = cfg.profiles[pname]
         started = time.monotonic()
-        ctx = Ctx(
-            req.id,
-            pname,
-            profile.strategy,
-            req.api,
-            req.model,
-            req.stream,
-            started + cfg.deadline(profile),
-        )
+        deadline = started + cfg.deadline(profile)
+        ctx = Ctx(req.id, pname, profile.strategy, req.api, req.model, req.stream, deadline)
         names = [n for n in profile.providers if cfg.providers[n].api == req.api]
         cands = self._candidates(cfg, pname, profile, names, req)
-        sel = self.selector.select(
-            profile.strategy,
-            pname,
-            cands,
-            stream=req.stream,
-            explore=profile.explore,
-            min_samples=profile.min_samples,
-            unknown_price=profile.unknown_price,
-        )
+        sel = self.selector.select(profile.strategy, pname, cands, stream=req.stream,
+                                   explore=profile.explore, min_samples=profile.min_samples,
+                                   unknown_price=profile.unknown_price)  # fmt: skip
         ctx.candidates, ctx.reason = list(sel.order), sel.reason
         if not sel.order:
             msg = f"profile {pname!r} has no enabled {req.api} provider to try ({sel.reason})"
             return self._synthetic(req.api, 502, msg, [], sel, None)
-        order = ", ".join(sel.order)
-        logger.debug(f"router: {req.id[:8]} {pname}/{profile.strategy} -> {order} ({sel.reason})")
 
         now = time.monotonic()
         keys = {n: provider_key(n, cfg.providers[n]) for n in sel.order}
@@ -338,29 +316,8 @@ class Engine:
     ) -> tuple[Answer | None, bool]:
         """Hold lifecycle events until the first content event (the commit point)."""
         meter = StreamMeter(req.api, req.flavor)
-        held: list[bytes] = []
         limit = min(t["first_token_timeout"], att.ctx.deadline_at - time.monotonic())
-        error = None
-        try:
-            async with asyncio.timeout(max(0.001, limit)):
-                while not (meter.committed or meter.error or meter.finished):
-                    chunk = await resp.content.readany()
-                    if not chunk:
-                        break
-                    held.append(chunk)
-                    meter.feed(chunk)
-        except TimeoutError:
-            error = (Outcome.TIMEOUT, f"no content within {limit:g}s")
-        except aiohttp.ClientError as e:
-            error = (
-                Outcome.INBAND_ERROR,
-                f"stream broke before first token ({upstream.describe(e)[1]})",
-            )
-        if error is None and not meter.committed:
-            if meter.error:
-                error = (Outcome.INBAND_ERROR, f"in-band {meter.error} before first token")
-            elif not meter.finished:
-                error = (Outcome.INBAND_ERROR, "stream ended before first token")
+        held, error = await hold_until_commit(resp, meter, limit)
         if error is not None:
             resp.close()
             self._end(att, *error)
@@ -369,7 +326,7 @@ class Engine:
             resp.close()
             att.usage, att.final = meter.usage, True
             self._end(att, Outcome.OK, None)
-            return Answer(att.status or 200, headers, b"".join(held)), False
+            return Answer(att.status or 200, headers, held), False
         att.ttft, att.final = time.monotonic(), True
         self.latency.record_ok(att.key, att.model, True, time.time(), ttft_ms=att.ms(att.ttft))
 
@@ -378,7 +335,7 @@ class Engine:
             self._end(att, end.outcome, end.error, failure_of(end.outcome), ended=end.ended)
 
         relay = Relay(
-            resp, resp.status, headers, b"".join(held), meter, req.flavor, t["idle_timeout"], on_end
+            resp, resp.status, headers, held, meter, req.flavor, t["idle_timeout"], on_end
         )
         return Answer(resp.status, headers, relay=relay), False
 
@@ -424,4 +381,8 @@ class Engine:
 
     def _write_line(self, att: Attempt) -> None:
         self.write(att.record())
-        logger.info(f"router: {att.line()}")
+        c, decision = att.ctx, ""
+        if not c.logged:  # one line, not two: each costs ~0.3 ms in mitmproxy's log dispatch
+            c.logged = True
+            decision = f"{c.profile}/{c.strategy} -> {', '.join(c.candidates)} ({c.reason}) | "
+        logger.info(f"router: {att.ctx.request_id[:8]} {decision}{att.line()}")

@@ -1,8 +1,9 @@
 """The JSONL attempt log: one JSON object per line, one line per attempt.
 
-Lines are handed to a writer thread (stdlib QueueHandler + RotatingFileHandler), so a slow disk
-never blocks the event loop, and each line is written whole by one write call, so concurrent
-flows never interleave and a crash never leaves half a line.
+Each line is written whole by one write and flush (stdlib RotatingFileHandler, which rotates by
+size and serialises writers with its lock), so concurrent flows never interleave and a crash
+never leaves half a line. The write goes to the page cache: microseconds, not worth the writer
+thread we had, whose wake-up per line cost ~0.3 ms of the event loop's time (docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import json
 import logging
 import logging.handlers
 import os
-import queue
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,18 +34,13 @@ class Journal:
         # A private logger outside the logging tree: lines never reach mitmproxy's own log.
         self._logger = logging.Logger("llmrouter.journal")
         self._logger.propagate = False
-        self._queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-        self._logger.addHandler(logging.handlers.QueueHandler(self._queue))
-        self._listener = logging.handlers.QueueListener(self._queue, handler)
+        self._logger.addHandler(handler)
         self._handler = handler
-        self._listener.start()
 
     def write(self, record: dict[str, Any]) -> None:
         self._logger.info(json.dumps(record, separators=(",", ":"), ensure_ascii=False))
 
     def close(self) -> None:
-        """Flush every queued line, then close the file."""
-        self._listener.stop()
         self._handler.close()
 
 

@@ -1,8 +1,10 @@
-"""Relays a committed upstream stream to the client, chunk by chunk, as it arrives.
+"""The streaming commit point, and the relay of a committed stream, chunk by chunk.
 
-After the commit point the provider can no longer be switched, so a break or a stall longer than
-`idle_timeout` ends the client's stream with a protocol-correct terminal error event: the SDK
-raises instead of returning a silently truncated answer.
+Before the commit point (the first content event) the lifecycle events are held back, and an
+error, an end or a stall is retryable: the client never sees that stream. After it the
+provider can no longer be switched, so a break or a stall longer than `idle_timeout` ends the
+client's stream with a protocol-correct terminal error event: the SDK raises instead of
+returning a silently truncated answer.
 """
 
 from __future__ import annotations
@@ -17,8 +19,37 @@ import aiohttp
 from .apis import Flavor, stream_error_event
 from .outcome import Outcome
 from .sse import StreamMeter
+from .upstream import describe
 
 INTERRUPTED = "upstream stream interrupted"
+
+
+async def hold_until_commit(
+    resp: aiohttp.ClientResponse, meter: StreamMeter, limit: float
+) -> tuple[bytes, tuple[Outcome, str] | None]:
+    """Read until the first content event. Returns the held bytes and, when the stream cannot
+    commit (in-band error, end, break, or no content within `limit` s), why."""
+    held: list[bytes] = []
+    try:
+        async with asyncio.timeout(max(0.001, limit)):
+            while not (meter.committed or meter.error or meter.finished):
+                chunk = await resp.content.readany()
+                if not chunk:
+                    break
+                held.append(chunk)
+                meter.feed(chunk)
+    except TimeoutError:
+        return b"".join(held), (Outcome.TIMEOUT, f"no content within {limit:g}s")
+    except aiohttp.ClientError as e:
+        why = f"stream broke before first token ({describe(e)[1]})"
+        return b"".join(held), (Outcome.INBAND_ERROR, why)
+    error = None
+    if not meter.committed:
+        if meter.error:
+            error = (Outcome.INBAND_ERROR, f"in-band {meter.error} before first token")
+        elif not meter.finished:
+            error = (Outcome.INBAND_ERROR, "stream ended before first token")
+    return b"".join(held), error
 
 
 @dataclass(slots=True)
