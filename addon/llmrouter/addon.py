@@ -98,6 +98,8 @@ class Router:
                 raise exceptions.OptionsError(f"router_config: {e}") from None
             self._use(cfg)
             self.watcher.watch(ctx.options.router_config)
+            logger.info(f"router: {ctx.options.router_config}: profiles {', '.join(cfg.profiles)}; "
+                        f"routing {', '.join(cfg.intercepted_hosts())}")  # fmt: skip
         if "termlog_verbosity" in updated:
             # mitmproxy's root logger is at DEBUG and each record costs a round through every
             # addon, so the router's per-request debug lines are made only when shown.
