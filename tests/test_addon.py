@@ -212,3 +212,15 @@ def test_reload_command_keeps_the_last_good_config(
         assert set(r.config.profiles) == {"default", "work"}
         errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
         assert any("config not reloaded" in m and "providers:" in m for m in errors)
+
+
+def test_log_options_apply_while_running(tmp_path: Path, config_path: str) -> None:
+    r = Router()
+    with router_context(r) as tctx:
+        log = tmp_path / "a.jsonl"
+        tctx.configure(r, router_config=config_path, router_log=str(log))
+        assert r.journal is not None and r.journal.path == log
+        tctx.configure(r, router_log_max_mb=7, router_log_backups=2)
+        assert (r.journal.max_bytes, r.journal.backups) == (7 * 1024 * 1024, 2)
+        tctx.configure(r, router_log=str(tmp_path / "b.jsonl"))
+        assert r.journal.path == tmp_path / "b.jsonl"

@@ -142,12 +142,16 @@ class Router:
             ctx.options.update(allow_hosts=wanted)
 
     def _open_journal(self) -> None:
-        path = ctx.options.router_log or journal.default_path(ctx.options.confdir)
+        path = Path(ctx.options.router_log or journal.default_path(ctx.options.confdir))
+        mb, n = ctx.options.router_log_max_mb, ctx.options.router_log_backups
         if self.journal is not None:
-            if self.journal.path == Path(path).expanduser():
+            if (self.journal.path, self.journal.max_bytes, self.journal.backups) == (
+                path.expanduser(),
+                mb * 1024 * 1024,
+                n,
+            ):
                 return
             self.journal.close()
-        mb, n = ctx.options.router_log_max_mb, ctx.options.router_log_backups
         self.journal = journal.Journal(path, mb * 1024 * 1024, n)
 
     def _write(self, record: dict[str, Any]) -> None:

@@ -26,6 +26,7 @@ class Journal:
         self, path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, backups: int = DEFAULT_BACKUPS
     ) -> None:
         self.path = Path(path).expanduser()
+        self.max_bytes, self.backups = max_bytes, backups
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.handlers.RotatingFileHandler(
             self.path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
