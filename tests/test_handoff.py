@@ -104,3 +104,66 @@ async def test_a_cut_after_commit_ends_with_a_terminal_error_event() -> None:
     expected = {"type": "api_error", "message": "upstream stream interrupted"}
     assert error == {"type": "error", "error": expected}
     assert ends[0].outcome is Outcome.TRUNCATED
+
+
+START = b'event: message_start\ndata: {"type":"message_start","message":{"id":"m"}}\n\n'
+DELTA = (b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+         b'"delta":{"type":"text_delta","text":"hi"}}\n\n')  # fmt: skip
+STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+
+
+async def relay_raw(parts: list[bytes], then: str) -> tuple[bytes, RelayEnd]:
+    """Relay a hand-made upstream stream that sends `parts` and then `then`s (reset|hang)."""
+    from aiohttp import web
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await resp.prepare(request)
+        for p in parts:
+            await resp.write(p)
+            await asyncio.sleep(0.02)
+        if then == "reset":
+            assert request.transport is not None
+            request.transport.abort()
+        else:
+            await asyncio.sleep(30)
+        return resp
+
+    runner = web.AppRunner(web.Application(), handle_signals=False)
+    runner.app.router.add_post("/v1/messages", handler)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    ends: list[RelayEnd] = []
+    out: list[bytes] = []
+
+    async def write(data: bytes) -> None:
+        out.append(data)
+
+    try:
+        async with aiohttp.ClientSession() as s:
+            port = runner.addresses[0][1]
+            resp = await s.post(f"http://127.0.0.1:{port}/v1/messages", json=BODY)
+            meter = StreamMeter("anthropic", "anthropic")
+            relay = Relay(resp, 200, [], b"", meter, "anthropic", 0.5, ends.append)
+            await relay.pump(write)
+    finally:
+        await runner.cleanup()
+    return b"".join(out), ends[0]
+
+
+async def test_a_cut_mid_event_drops_the_half_event_before_the_error_event() -> None:
+    body, end = await relay_raw([START, DELTA, DELTA[:40]], "reset")
+    assert body.startswith(START + DELTA)
+    assert DELTA[:40] not in body[len(START + DELTA) :]
+    events = body.split(b"\n\n")
+    assert events[-2].startswith(b"event: error\ndata: ")  # a whole event the SDK can parse
+    json.loads(events[-2].split(b"data: ", 1)[1])
+    assert end.outcome is Outcome.TRUNCATED
+
+
+@pytest.mark.parametrize("then", ["reset", "hang"])
+async def test_an_unclean_close_after_the_final_event_is_not_a_truncation(then: str) -> None:
+    body, end = await relay_raw([START, DELTA, STOP], then)
+    assert body == START + DELTA + STOP
+    assert end.outcome is Outcome.OK

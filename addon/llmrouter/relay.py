@@ -85,10 +85,12 @@ class Relay:
         self._sent = 0
 
     async def pump(self, write: Callable[[bytes], Awaitable[None]]) -> None:
-        """Write the held events, then every upstream chunk, to `write`."""
+        """Write the held events, then every upstream event, to `write` as it completes."""
         outcome, error = Outcome.OK, None
         try:
-            await self._write(write, self._held)
+            # An incomplete event waits in `tail` for its end: a cut must not leave half an
+            # event before the terminal error event, or the SDK fails to parse instead of raising.
+            tail = await self._forward(write, self._held)
             self._held = b""
             content = self._resp.content
             while True:
@@ -106,17 +108,27 @@ class Relay:
                         outcome, error = Outcome.TRUNCATED, "upstream ended without a final event"
                     break
                 self.meter.feed(chunk)
-                await self._write(write, chunk)
+                tail = await self._forward(write, tail + chunk)
+            if outcome is Outcome.TRUNCATED and self.meter.finished:
+                outcome, error = Outcome.OK, None  # a complete answer, only an unclean close
             if self.meter.error and outcome is Outcome.OK:
                 outcome, error = Outcome.INBAND_ERROR, self.meter.error
             if outcome is Outcome.TRUNCATED:
                 await self._write(write, stream_error_event(self._flavor, INTERRUPTED))
+            else:
+                await self._write(write, tail)
         except (ConnectionError, aiohttp.ClientConnectionResetError, asyncio.CancelledError):
             outcome, error = Outcome.CLIENT_CLOSED, "client went away"
             raise
         finally:
             self._resp.close()
             self._finish(outcome, error)
+
+    async def _forward(self, write: Callable[[bytes], Awaitable[None]], data: bytes) -> bytes:
+        """Write `data` up to its last complete event; return the rest."""
+        end = max(_after(data, b"\n\n"), _after(data, b"\r\n\r\n"))
+        await self._write(write, data[:end])
+        return data[end:]
 
     async def _write(self, write: Callable[[bytes], Awaitable[None]], data: bytes) -> None:
         if data:
@@ -132,3 +144,9 @@ class Relay:
         on_end, self._on_end = self._on_end, None
         if on_end is not None:
             on_end(RelayEnd(outcome, error, self._sent, time.monotonic()))
+
+
+def _after(data: bytes, sep: bytes) -> int:
+    """The index just past the last `sep` in `data`, or 0."""
+    i = data.rfind(sep)
+    return i + len(sep) if i >= 0 else 0
