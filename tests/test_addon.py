@@ -224,3 +224,33 @@ def test_log_options_apply_while_running(tmp_path: Path, config_path: str) -> No
         assert (r.journal.max_bytes, r.journal.backups) == (7 * 1024 * 1024, 2)
         tctx.configure(r, router_log=str(tmp_path / "b.jsonl"))
         assert r.journal.path == tmp_path / "b.jsonl"
+
+
+async def test_a_401_on_pass_through_auth_fails_over_without_benching_the_provider(
+    tmp_path: Path,
+) -> None:
+    # `b` has no key: its 401 is about the client's credentials, not the provider.
+    a = FakeProvider("a")
+    b = FakeProvider("b", default=Behaviour(kind="status", status=401))
+    await a.start()
+    await b.start()
+    cfg = two_profiles(a.url, b.url)
+    cfg["profiles"]["default"]["providers"] = ["b", "a"]
+    r = Router()
+    try:
+        with router_context(r) as tctx:
+            tctx.configure(r, router_config=write(tmp_path, cfg))
+            await r.running()
+            try:
+                f = messages_flow()
+                await r.request(f)
+                assert f.response is not None and f.response.headers["x-router-provider"] == "a"
+                assert "the client's credentials" in f.comment or "401" in f.comment
+                status = tctx.command(r.status)
+                row = next(line for line in status.splitlines() if line.startswith("b "))
+                assert "healthy" in row and "auth" not in row
+            finally:
+                await r.done()
+    finally:
+        await a.stop()
+        await b.stop()

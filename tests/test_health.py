@@ -318,3 +318,13 @@ def test_settings_can_be_replaced_on_reload() -> None:
     assert hb.record(K, 0.0, Failure.SERVER) == 1
     assert hb.record(K, 0.0, Failure.SERVER) == 2
     assert hb.record(K, 0.0, Failure.SERVER) == 2
+
+
+def test_a_burst_of_concurrent_failures_is_one_backoff_step() -> None:
+    hb = book()
+    # Eight attempts started together at t=0; they fail one after another.
+    cools = [hb.record("a", 1.0 + i / 100, Failure.SERVER, started=0.0) for i in range(8)]
+    assert cools[0] == 10.0
+    assert all(c == 10.0 for c in cools)  # not 20, 40, ... 300
+    # A new attempt, started after those failures, fails: that is the next step.
+    assert hb.record("a", 12.0, Failure.SERVER, started=11.5) == 20.0

@@ -36,7 +36,9 @@ DEFAULT_TIMEOUTS: dict[str, float] = {
     "connect_timeout": 5.0,
     "first_byte_timeout": 30.0,
     "response_timeout": 600.0,
-    "first_token_timeout": 60.0,
+    # Reasoning models may think silently for minutes after their headers: a shorter default
+    # would cut them off and pay for the answer twice.
+    "first_token_timeout": 300.0,
     "idle_timeout": 120.0,
 }
 DEFAULT_DEADLINE = 600.0
@@ -67,7 +69,7 @@ class Timeouts(_Model):
         "only come with the answer. Default 600.",
     )
     first_token_timeout: Seconds | None = Field(
-        None, description="Streamed requests: headers to first content event (s). Default 60."
+        None, description="Streamed requests: headers to first content event (s). Default 300."
     )
     idle_timeout: Seconds | None = Field(
         None,

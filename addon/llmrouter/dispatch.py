@@ -241,7 +241,8 @@ class Engine:
         att.model = apis.map_model(prov.models, req.model)
         body = req.body
         if att.model != req.model and req.payload is not None:
-            body = json.dumps({**req.payload, "model": att.model}, ensure_ascii=False).encode()
+            # ASCII escapes: a lone surrogate from a client's JSON must not break the encode.
+            body = json.dumps({**req.payload, "model": att.model}).encode()
         att.url = apis.upstream_url(prov.base_url, prov.api, req.path)
         att.sent_body = body
         att.price_ref = (prov.price, prov.base_url)
@@ -273,7 +274,10 @@ class Engine:
                 lower = {k.lower(): v for k, v in headers}
                 retry_after = parse_retry_after(lower, time.time())
                 error = f"HTTP {resp.status}"
-                if failure is Failure.AUTH:
+                if failure is Failure.AUTH and prov.api_key is None:
+                    # The client's own credentials were refused: not the provider's fault.
+                    failure, error = Failure.NONE, error + " (the client's credentials)"
+                elif failure is Failure.AUTH:
                     error += " (auth: check the provider's key)"
                 self._end(att, outcome, error, failure, retry_after)
                 return Answer(resp.status, headers, body), True

@@ -133,8 +133,12 @@ class HealthBook:
         if not judged:
             return None
         h.count(now, failure is not Failure.NONE)
+        # An attempt started before the latest failure tells nothing newer: its success does
+        # not lift that cooldown, and its failure does not double the backoff again (a burst of
+        # concurrent 503s is one failure, not eight).
+        stale = started is not None and h.last_error_at is not None and started < h.last_error_at
         if failure is Failure.NONE:
-            if started is not None and h.last_error_at is not None and started < h.last_error_at:
+            if stale:
                 return None
             h.failures = 0
             h.until = 0.0
@@ -146,7 +150,7 @@ class HealthBook:
         elif failure is Failure.AUTH:
             cool = s.auth_cooldown
         else:
-            h.failures += 1
+            h.failures += 0 if stale and h.failures else 1
             cool = min(s.backoff_initial * 2 ** min(h.failures - 1, 32), s.backoff_max)
             if retry_after is not None:
                 cool = max(cool, retry_after)

@@ -160,6 +160,8 @@ class StreamMeter:
                     or delta.get("function_call")
                     or delta.get("reasoning_content")
                     or delta.get("reasoning")
+                    or delta.get("refusal")
+                    or delta.get("audio")
                 ):
                     self._content()
                     return

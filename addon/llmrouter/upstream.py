@@ -131,7 +131,11 @@ async def read_body(resp: aiohttp.ClientResponse, within: float, limit: int | No
         async with asyncio.timeout(within):
             if limit is None:
                 return await resp.read()
-            return await resp.content.read(limit)
+            chunks: list[bytes] = []  # content.read(n) returns what is buffered, not n bytes
+            while limit > 0 and (chunk := await resp.content.read(limit)):
+                chunks.append(chunk)
+                limit -= len(chunk)
+            return b"".join(chunks)
     except TimeoutError:
         raise AttemptError(
             Outcome.TIMEOUT, f"response body not complete within {within:g}s"

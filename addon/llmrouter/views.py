@@ -69,7 +69,9 @@ def show_request(request: http.Request, display: Display) -> None:
 
     url, body, headers = display
     request.url = url
-    request.headers = Headers([(k.encode(), v.encode()) for k, v in headers])
+    request.headers = Headers(
+        [(k.encode(), v.encode("utf-8", "surrogateescape")) for k, v in headers]
+    )
     request.content = body
 
 
