@@ -328,3 +328,13 @@ def test_a_burst_of_concurrent_failures_is_one_backoff_step() -> None:
     assert all(c == 10.0 for c in cools)  # not 20, 40, ... 300
     # A new attempt, started after those failures, fails: that is the next step.
     assert hb.record("a", 12.0, Failure.SERVER, started=11.5) == 20.0
+
+
+def test_a_new_key_lifts_an_auth_cooldown_but_not_others() -> None:
+    hb = book()
+    hb.record("a", 0.0, Failure.AUTH)
+    hb.record("b", 0.0, Failure.SERVER)
+    hb.forgive_auth("a")
+    hb.forgive_auth("b")
+    assert hb.available("a", 1.0)
+    assert not hb.available("b", 1.0)

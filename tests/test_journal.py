@@ -1,4 +1,5 @@
-"""The JSONL log: whole lines under concurrency, size rotation, a bounded tail, warm start."""
+"""The JSONL log: whole lines under concurrency, size rotation, a bounded tail, warm start;
+and the engine state a reload keeps or lifts."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import json
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from llmrouter.config import parse_config
 from llmrouter.dispatch import Engine, provider_key
 from llmrouter.journal import Journal, default_path, tail
+from llmrouter.outcome import Failure
 from llmrouter.warmstart import warm_start
 
 
@@ -81,3 +84,25 @@ async def test_warm_start_makes_latency_survive_a_restart(tmp_path: Path) -> Non
     series = engine.latency.get(provider_key("a", cfg.providers["a"]), "m", True)
     assert series is not None and len(series.samples) == 6
     assert engine.mixes["p"] is not None
+
+
+def test_a_reload_with_a_new_key_lifts_that_providers_auth_cooldown() -> None:
+    def cfg(key: str) -> Any:
+        return parse_config({
+            "providers": {"a": {"base_url": "http://127.0.0.1:9", "api": "anthropic",
+                                "api_key": key}},
+            "profiles": {"p": {"hosts": ["x"], "providers": ["a"]}},
+        })  # fmt: skip
+
+    class NoSession:
+        async def close(self) -> None: ...
+
+    engine = Engine(NoSession(), lambda record: None)  # type: ignore[arg-type]
+    old = cfg("bad-key")
+    engine.apply_config(old)
+    key = provider_key("a", old.providers["a"])
+    engine.health.record(key, 0.0, Failure.AUTH)
+    engine.apply_config(cfg("bad-key"))  # an unrelated reload keeps the cooldown
+    assert not engine.health.available(key, 1.0)
+    engine.apply_config(cfg("good-key"))
+    assert engine.health.available(key, 1.0)

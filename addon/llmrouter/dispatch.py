@@ -9,6 +9,7 @@ module knows nothing of mitmproxy flows: the addon turns a flow into a `Request`
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import math
@@ -72,6 +73,11 @@ def provider_key(name: str, provider: Provider) -> str:
     return f"{name} {provider.base_url}"
 
 
+def _key_hash(provider: Provider) -> str | None:
+    key = provider.api_key
+    return hashlib.sha256(key.get_secret_value().encode()).hexdigest() if key else None
+
+
 class Engine:
     """Routing state shared by every flow and kept across reloads, and the attempt loop."""
 
@@ -87,6 +93,7 @@ class Engine:
         self.latency = LatencyBook()
         self.selector = selector or Selector()
         self.mixes: dict[str, pricing.Mix] = {}
+        self._key_hashes: dict[str, str | None] = {}
 
     def apply_config(self, cfg: RouterConfig) -> None:
         """Keep the state of providers that survived a reload; forget the others."""
@@ -94,7 +101,11 @@ class Engine:
         self.health.settings = HealthSettings(
             h.rate_limit_cooldown, h.backoff_initial, h.backoff_max, h.auth_cooldown, h.max_cooldown
         )
-        keys = {provider_key(n, p) for n, p in cfg.providers.items()}
+        keys = {provider_key(n, p): _key_hash(p) for n, p in cfg.providers.items()}
+        for key, digest in keys.items():
+            if self._key_hashes.get(key, digest) != digest:
+                self.health.forgive_auth(key)
+        self._key_hashes = keys
         self.health.retain(keys)
         self.latency.retain(keys)
 

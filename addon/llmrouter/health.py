@@ -171,6 +171,12 @@ class HealthBook:
         best = min(waits, default=None)
         return best if best else None
 
+    def forgive_auth(self, key: str) -> None:
+        """The provider's key changed: an auth cooldown earned by the old key no longer holds."""
+        h = self._providers.get(key)
+        if h is not None and h.last_error == Failure.AUTH.value:
+            h.until, h.needs_probe, h.last_error = 0.0, False, None
+
     def retain(self, keys: Iterable[str]) -> None:
         """Forget providers that left the config (a reload keeps the others' state)."""
         keep = set(keys)
