@@ -20,6 +20,7 @@ import yaml
 from llmrouter.addon import Router
 from llmrouter.dispatch import Request
 from llmrouter.fakeprovider import Behaviour, FakeProvider
+from mitmproxy.addons.proxyserver import Proxyserver
 from mitmproxy.test import taddons
 from routerproc import RouterProc, environ, provider
 
@@ -123,7 +124,8 @@ def test_429_retry_after_cools_then_exactly_one_probe(fakes, origin, router) -> 
 
 def test_auth_failure_fails_over_and_cools_long(fakes, origin, router) -> None:
     first = fakes("first", default=Behaviour(kind="status", status=401))
-    r = router(two(first, fakes("second")))
+    # The provider's own key is refused (with pass-through auth a 401 is the client's).
+    r = router(two(first, fakes("second"), first_opts={"api_key": "sk-first-revoked"}))
     client = anthropic_client(r, origin)
     assert ask(client).headers["x-router-provider"] == "second"
     assert ask(client).headers["x-router-attempts"] == "1"  # skipped: the key is bad
@@ -368,7 +370,7 @@ async def test_router_status_command(fakes: Callable[..., FakeProvider], tmp_pat
     config = {
         "providers": {
             "limited": provider(limited),
-            "bad": provider(bad),
+            "bad": provider(bad, api_key="sk-bad-revoked"),  # its own key is refused
             "good": provider(good),
             "idle": provider(good),  # never used: no traffic, no latency
         },
@@ -376,7 +378,7 @@ async def test_router_status_command(fakes: Callable[..., FakeProvider], tmp_pat
     }
     (tmp_path / "profiles.yaml").write_text(yaml.safe_dump(config))
     router = Router()
-    with taddons.context(router) as tctx:
+    with taddons.context(Proxyserver(), router) as tctx:  # it declares connection_strategy
         tctx.configure(router, confdir=str(tmp_path), router_config=str(tmp_path / "profiles.yaml"))
         await router.running()
         try:
