@@ -338,3 +338,13 @@ def test_a_new_key_lifts_an_auth_cooldown_but_not_others() -> None:
     hb.forgive_auth("b")
     assert hb.available("a", 1.0)
     assert not hb.available("b", 1.0)
+
+
+def test_a_committed_streamed_probe_makes_the_provider_healthy_at_once() -> None:
+    hb = book()
+    hb.record("a", 0.0, Failure.SERVER)  # cools 10 s
+    assert hb.acquire("a", 11.0) is True  # this request probes
+    assert hb.acquire("a", 11.1) is None  # others keep avoiding it
+    hb.probe_passed("a")  # its stream committed; the stream itself goes on
+    assert hb.acquire("a", 11.2) is False  # a normal attempt again, not a probe
+    assert hb.get("a").state(11.2) is State.HEALTHY

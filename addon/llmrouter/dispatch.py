@@ -343,6 +343,8 @@ class Engine:
             self._end(att, Outcome.OK, None)
             return Answer(att.status or 200, headers, held), False
         att.ttft, att.final = time.monotonic(), True
+        if att.probe:
+            self.health.probe_passed(att.key)
         self.latency.record_ok(att.key, att.model, True, time.time(), ttft_ms=att.ms(att.ttft))
 
         def on_end(end: RelayEnd) -> None:

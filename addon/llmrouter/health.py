@@ -171,6 +171,12 @@ class HealthBook:
         best = min(waits, default=None)
         return best if best else None
 
+    def probe_passed(self, key: str) -> None:
+        """A streamed probe committed: healthy now, not when its stream ends minutes later."""
+        h = self._providers.get(key)
+        if h is not None:
+            h.failures, h.until, h.needs_probe, h.probe_until = 0, 0.0, False, 0.0
+
     def forgive_auth(self, key: str) -> None:
         """The provider's key changed: an auth cooldown earned by the old key no longer holds."""
         h = self._providers.get(key)
