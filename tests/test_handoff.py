@@ -84,26 +84,17 @@ async def test_listens_on_loopback_only(handoff) -> None:
 async def test_a_cut_after_commit_ends_with_a_terminal_error_event() -> None:
     fake = FakeProvider("a", default=Behaviour(kind="cut", after_deltas=2))
     await fake.start()
-    ends: list[RelayEnd] = []
-    out: list[bytes] = []
-
-    async def write(data: bytes) -> None:
-        out.append(data)
-
     try:
-        async with aiohttp.ClientSession() as s:
-            relay = await open_relay(s, fake, ends)
-            await relay.pump(write)
+        body, end = await pump_from(fake.url + "/v1/messages", idle=5.0)
     finally:
         await fake.stop()
-    body = b"".join(out)
     assert body.count(b"event: content_block_delta") == 2
     last = body.strip().split(b"\n\n")[-1]
     assert last.startswith(b"event: error\n")
     error = json.loads(last.split(b"data: ", 1)[1])
     expected = {"type": "api_error", "message": "upstream stream interrupted"}
     assert error == {"type": "error", "error": expected}
-    assert ends[0].outcome is Outcome.TRUNCATED
+    assert end.outcome is Outcome.TRUNCATED
 
 
 START = b'event: message_start\ndata: {"type":"message_start","message":{"id":"m"}}\n\n'
@@ -129,26 +120,29 @@ async def relay_raw(parts: list[bytes], then: str) -> tuple[bytes, RelayEnd]:
             await asyncio.sleep(30)
         return resp
 
-    runner = web.AppRunner(web.Application(), handle_signals=False)
+    runner = web.AppRunner(web.Application(), handle_signals=False, shutdown_timeout=0.5)
     runner.app.router.add_post("/v1/messages", handler)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
+    try:
+        return await pump_from(f"http://127.0.0.1:{runner.addresses[0][1]}/v1/messages", 0.5)
+    finally:
+        await runner.cleanup()
+
+
+async def pump_from(url: str, idle: float) -> tuple[bytes, RelayEnd]:
+    """Relay the stream `url` answers into memory, as the handoff would to a client."""
     ends: list[RelayEnd] = []
     out: list[bytes] = []
 
     async def write(data: bytes) -> None:
         out.append(data)
 
-    try:
-        async with aiohttp.ClientSession() as s:
-            port = runner.addresses[0][1]
-            resp = await s.post(f"http://127.0.0.1:{port}/v1/messages", json=BODY)
-            meter = StreamMeter("anthropic", "anthropic")
-            relay = Relay(resp, 200, [], b"", meter, "anthropic", 0.5, ends.append)
-            await relay.pump(write)
-    finally:
-        await runner.cleanup()
+    async with aiohttp.ClientSession() as s:
+        resp = await s.post(url, json=BODY)
+        meter = StreamMeter("anthropic", "anthropic")
+        await Relay(resp, 200, [], b"", meter, "anthropic", idle, ends.append).pump(write)
     return b"".join(out), ends[0]
 
 
