@@ -52,7 +52,7 @@ test: $(STAMP) chromium lint
 	$(VENV)/bin/pytest $(ARGS)
 
 demo: $(STAMP)
-	$(PY) -m llmrouter.demo $(ARGS)
+	$(PY) -m llmrouter.tools.demo $(ARGS)
 
 report: $(STAMP)
 	$(PY) -m llmrouter.report $(ARGS)

@@ -6,6 +6,6 @@ from pathlib import Path
 # Importable from a plain checkout, installed or not.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from llmrouter.addon import Router
+from llmrouter.proxy.addon import Router
 
 addons = [Router()]

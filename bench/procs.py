@@ -104,7 +104,7 @@ class Procs:
         self.started: list[Proc] = []
 
     def fake(self, name: str, *args: str) -> Proc:
-        cmd = [sys.executable, "-m", "llmrouter.fakeprovider", "--name", name, "--port", "0"]
+        cmd = [sys.executable, "-m", "llmrouter.tools.fakeprovider", "--name", name, "--port", "0"]
         ready = rf"fakeprovider {re.escape(name)} listening on http://127\.0\.0\.1:(\d+)"
         return self._start(f"fake-{name}", cmd + list(args), ready, {})
 

@@ -82,7 +82,7 @@ async def _ready(*procs: Proc) -> None:
 
 
 async def measure(s: Settings, procs: Procs, budget: Budget) -> tuple[dict[str, Any], list[Row]]:
-    from llmrouter.fakeprovider import FakeProvider
+    from llmrouter.tools.fakeprovider import FakeProvider
 
     ca = make_ca(procs.confdir)
     oca = origin_ca(procs.dir / "origin-ca")

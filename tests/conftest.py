@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from llmrouter.fakeprovider import FakeProvider, FakeProviderPool
+from llmrouter.tools.fakeprovider import FakeProvider, FakeProviderPool
 from routerproc import RouterProc, TestCA
 
 

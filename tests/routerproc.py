@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from llmrouter.fakeprovider import FakeProvider
+from llmrouter.tools.fakeprovider import FakeProvider
 from mitmproxy.certs import CertStore
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
-from llmrouter.addon import Router
-from llmrouter.fakeprovider import Behaviour, FakeProvider
+from llmrouter.proxy.addon import Router
+from llmrouter.tools.fakeprovider import Behaviour, FakeProvider
 from mitmproxy import exceptions
 from mitmproxy.addons.proxyserver import Proxyserver
 from mitmproxy.test import taddons, tflow, tutils

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from llmrouter.apis import (
+from llmrouter.wire.apis import (
     Usage,
     auth_header_for,
     auth_value,
@@ -17,7 +17,7 @@ from llmrouter.apis import (
     usage_from,
     usage_from_body,
 )
-from llmrouter.sse import StreamMeter
+from llmrouter.wire.sse import StreamMeter
 
 # -- routes -----------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import random
 from typing import Any
 
 import pytest
-from llmrouter.strategies import Candidate, Selector
+from llmrouter.routing.strategies import Candidate, Selector
 
 STRATEGIES = ["failover", "round-robin", "weighted", "least-latency", "least-cost"]
 

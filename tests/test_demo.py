@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from llmrouter import demo
 from llmrouter.config import load_config
+from llmrouter.tools import demo
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +36,7 @@ class DemoRun:
         self.conf = tmp / "conf"
         self.out_path = tmp / "demo.out"
         proxy_port, web_port = two_free_ports()
-        cmd = [sys.executable, "-m", "llmrouter.demo", "--requests", "6",
+        cmd = [sys.executable, "-m", "llmrouter.tools.demo", "--requests", "6",
                "--proxy-port", str(proxy_port), "--web-port", str(web_port),
                "--confdir", str(self.conf), *extra]  # fmt: skip
         env = {**os.environ, "HOME": str(tmp)}

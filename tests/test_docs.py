@@ -7,10 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
-from llmrouter.addon import Router
-from llmrouter.attempt import Attempt, Ctx
 from llmrouter.config import STRATEGIES, Defaults, Health, Price, Profile, Provider
-from llmrouter.outcome import Outcome
+from llmrouter.proxy.addon import Router
+from llmrouter.proxy.attempt import Attempt, Ctx
+from llmrouter.wire.outcome import Outcome
 from mitmproxy.test import taddons
 from pydantic import BaseModel
 

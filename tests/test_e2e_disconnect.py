@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from llmrouter.fakeprovider import Behaviour
+from llmrouter.tools.fakeprovider import Behaviour
 from routerproc import anthropic_client, provider
 
 pytestmark = pytest.mark.e2e

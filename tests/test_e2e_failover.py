@@ -14,7 +14,7 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from llmrouter.fakeprovider import Behaviour, FakeProvider
+from llmrouter.tools.fakeprovider import Behaviour, FakeProvider
 from routerproc import RouterProc, environ, free_port, provider
 
 pytestmark = pytest.mark.e2e

@@ -17,9 +17,9 @@ import anthropic
 import openai
 import pytest
 import yaml
-from llmrouter.addon import Router
-from llmrouter.dispatch import Request
-from llmrouter.fakeprovider import Behaviour, FakeProvider
+from llmrouter.proxy.addon import Router
+from llmrouter.proxy.dispatch import Request
+from llmrouter.tools.fakeprovider import Behaviour, FakeProvider
 from mitmproxy.addons.proxyserver import Proxyserver
 from mitmproxy.test import taddons
 from routerproc import RouterProc, environ, provider

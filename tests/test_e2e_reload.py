@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from llmrouter.fakeprovider import Behaviour, FakeProvider
+from llmrouter.tools.fakeprovider import Behaviour, FakeProvider
 from routerproc import RouterProc, anthropic_client, provider, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -8,14 +8,15 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 import anthropic
 import openai
 import pytest
-from llmrouter._fakepayloads import split_text
-from llmrouter.fakeprovider import Behaviour
+from llmrouter.tools._fakepayloads import split_text
+from llmrouter.tools.fakeprovider import Behaviour
 from routerproc import (
     RouterProc,
     anthropic_client,
@@ -414,10 +415,14 @@ def test_headers_comment_mark_and_real_url(fakes, origin, router) -> None:
     r = router(cfg)
     client = anthropic_client(r, origin)
     raw = client.messages.with_raw_response.create(**MSG)
+    # Each failure cools `first` for 0.01 s, and that cooldown began before the client had its
+    # answer: 0.05 s later it has surely ended, so the next request tries `first` again.
+    time.sleep(0.05)
     with client.messages.stream(**MSG) as s:
         s.get_final_message()
         stream_headers = s.response.headers
     first.set_default(Behaviour())
+    time.sleep(0.05)
     direct = client.messages.with_raw_response.create(**MSG)
     for h in (raw.headers, stream_headers):
         assert (h["x-router-profile"], h["x-router-provider"], h["x-router-attempts"]) == (

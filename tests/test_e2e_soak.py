@@ -19,7 +19,7 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from llmrouter.fakeprovider import Behaviour
+from llmrouter.tools.fakeprovider import Behaviour
 from routerproc import environ, free_port, provider
 
 pytestmark = pytest.mark.e2e

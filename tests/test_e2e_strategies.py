@@ -10,7 +10,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from llmrouter.fakeprovider import Behaviour
+from llmrouter.tools.fakeprovider import Behaviour
 from routerproc import RouterProc, anthropic_client, provider
 
 pytestmark = pytest.mark.e2e

@@ -20,7 +20,7 @@ import anthropic
 import httpx2
 import openai
 import pytest
-from llmrouter.fakeprovider import (
+from llmrouter.tools.fakeprovider import (
     Behaviour,
     FakeProvider,
     FakeProviderPool,
@@ -423,7 +423,7 @@ def _self_signed(tmp_path: Path) -> tuple[ssl.SSLContext, str]:
 def test_cli_prints_line_and_exits_on_sigterm() -> None:
     env = {k: v for k, v in os.environ.items() if k not in PROXY_VARS}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llmrouter.fakeprovider", "--name", "cli", "--port", "0"],
+        [sys.executable, "-m", "llmrouter.tools.fakeprovider", "--name", "cli", "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
         env=env,

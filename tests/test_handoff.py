@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from llmrouter.fakeprovider import Behaviour, FakeProvider
-from llmrouter.handoff import TOKEN_HEADER, Handoff
-from llmrouter.outcome import Outcome
-from llmrouter.relay import Relay, RelayEnd
-from llmrouter.sse import StreamMeter
+from llmrouter.proxy.handoff import TOKEN_HEADER, Handoff
+from llmrouter.proxy.relay import Relay, RelayEnd
+from llmrouter.tools.fakeprovider import Behaviour, FakeProvider
+from llmrouter.wire.outcome import Outcome
+from llmrouter.wire.sse import StreamMeter
 
 BODY = {"model": "m", "max_tokens": 5, "stream": True, "messages": []}
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from email.utils import formatdate
 
 import pytest
-from llmrouter.health import HealthBook, HealthSettings, State, parse_retry_after
-from llmrouter.outcome import Failure
+from llmrouter.state.health import HealthBook, HealthSettings, State, parse_retry_after
+from llmrouter.wire.outcome import Failure
 
 NOW_WALL = 1_750_000_000.0  # a fixed Unix time for header dates
 K = "a https://a.example.com"

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from llmrouter.config import parse_config
-from llmrouter.dispatch import Engine, provider_key
-from llmrouter.journal import Journal, default_path, tail
-from llmrouter.outcome import Failure
-from llmrouter.warmstart import warm_start
+from llmrouter.proxy.dispatch import Engine, provider_key
+from llmrouter.proxy.journal import Journal, default_path, tail
+from llmrouter.state.warmstart import warm_start
+from llmrouter.wire.outcome import Failure
 
 
 def test_concurrent_writers_never_interleave_lines(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmrouter.latency import STALE_AFTER, WINDOW, LatencyBook
+from llmrouter.state.latency import STALE_AFTER, WINDOW, LatencyBook
 
 
 def test_stream_records_ttft() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from llmrouter.outcome import Failure, Outcome, classify_status, failure_of
+from llmrouter.wire.outcome import Failure, Outcome, classify_status, failure_of
 
 OK, ERR = Outcome.OK, Outcome.HTTP_ERROR
 

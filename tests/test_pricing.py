@@ -5,9 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from llmrouter import pricing
-from llmrouter.apis import Usage
-from llmrouter.pricing import Mix, ModelPrice, Rate, blended, cost, from_override, lookup, price_of
+from llmrouter.routing import pricing
+from llmrouter.routing.pricing import (
+    Mix,
+    ModelPrice,
+    Rate,
+    blended,
+    cost,
+    from_override,
+    lookup,
+    price_of,
+)
+from llmrouter.wire.apis import Usage
 
 
 @dataclass

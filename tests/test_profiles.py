@@ -6,7 +6,7 @@ import re
 
 import pytest
 from llmrouter.config import RouterConfig, parse_config
-from llmrouter.profiles import HostIndex, Resolution, allow_hosts_patterns, resolve
+from llmrouter.routing.profiles import HostIndex, Resolution, allow_hosts_patterns, resolve
 
 ANTHROPIC, OPENAI, LOCAL = "api.anthropic.com", "api.openai.com", "localhost"
 

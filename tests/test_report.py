@@ -17,10 +17,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import llmrouter.report as report_module
+import llmrouter.tools.report as report_module
 import pytest
-from llmrouter._histogram import LogHistogram, nearest_rank
-from llmrouter.report import (
+from llmrouter.tools._histogram import LogHistogram, nearest_rank
+from llmrouter.tools.report import (
     Aggregator,
     Report,
     Row,
@@ -304,7 +304,7 @@ def test_cli_exit_codes(tmp_path: Path, log: Path, capsys: pytest.CaptureFixture
     assert exc.value.code == 2
     env = {**os.environ, "HOME": str(tmp_path)}  # the default log does not exist there
     proc = subprocess.run(
-        [sys.executable, "-m", "llmrouter.report"], env=env, capture_output=True, timeout=30
+        [sys.executable, "-m", "llmrouter.tools.report"], env=env, capture_output=True, timeout=30
     )
     assert proc.returncode == 2 and b"router.jsonl" in proc.stderr
 

@@ -8,8 +8,8 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from llmrouter.apis import Usage
-from llmrouter.sse import SSEParser, StreamMeter
+from llmrouter.wire.apis import Usage
+from llmrouter.wire.sse import SSEParser, StreamMeter
 
 
 def ev(name: str | None, obj: object) -> bytes:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from llmrouter.config import parse_config
-from llmrouter.strategies import Candidate, Selection, Selector
+from llmrouter.routing.strategies import Candidate, Selection, Selector
 
 STRATEGIES = ["failover", "round-robin", "weighted", "least-latency", "least-cost"]
 
@@ -303,7 +303,7 @@ def test_rng_is_replaceable() -> None:
 
 def engine_candidates(cfg_data: dict[str, Any], model: str | None = None, stream: bool = True):
     """The glue that turns config + state into Candidates (dispatch.Engine._candidates)."""
-    from llmrouter.dispatch import Engine, Request
+    from llmrouter.proxy.dispatch import Engine, Request
 
     cfg = parse_config(cfg_data, {})
     engine = Engine(None, lambda _: None)  # type: ignore[arg-type]
@@ -500,12 +500,12 @@ def test_least_cost_price_after_model_mapping_and_override() -> None:
 
 
 def test_least_cost_blends_by_the_learned_mix_with_cache_reads() -> None:
-    from llmrouter.apis import Usage
+    from llmrouter.wire.apis import Usage
 
     engine, _ = engine_candidates(cost_config(), model="claude-sonnet-4-5")
     mix = engine.mixes["p"]
     mix.add(Usage(input_tokens=1000, output_tokens=1000, cache_read_tokens=500))
-    from llmrouter.dispatch import Request
+    from llmrouter.proxy.dispatch import Request
 
     cfg = parse_config(cost_config(), {})
     req = Request(

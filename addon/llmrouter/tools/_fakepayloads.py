@@ -1,6 +1,6 @@
 """Wire payloads of the fake provider, one builder class per API.
 
-Private helper of :mod:`llmrouter.fakeprovider`. Each builder turns a :class:`Reply`
+Private helper of :mod:`llmrouter.tools.fakeprovider`. Each builder turns a :class:`Reply`
 into the exact bytes the real API would send: a non-stream body, or SSE events split
 into ``opening`` (lifecycle events before the first token), ``delta`` (one content
 event), ``closing`` (terminal events) and ``inband_error``.

@@ -7,11 +7,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .apis import Usage
-from .config import RouterConfig
-from .dispatch import Engine, provider_key
-from .outcome import Failure, Outcome, failure_of
-from .pricing import Mix
+from llmrouter.config import RouterConfig
+from llmrouter.proxy.dispatch import Engine, provider_key
+from llmrouter.routing.pricing import Mix
+from llmrouter.wire.apis import Usage
+from llmrouter.wire.outcome import Failure, Outcome, failure_of
 
 MAX_LINES = 10_000
 
@@ -46,7 +46,7 @@ def _replay(engine: Engine, cfg: RouterConfig, line: dict[str, Any]) -> None:
 
 async def warm_start(engine: Engine, cfg: RouterConfig, path: Path) -> int:
     """Feed the last MAX_LINES attempts to the engine. Returns the number of lines read."""
-    from .journal import tail
+    from llmrouter.proxy.journal import tail
 
     lines = await asyncio.to_thread(lambda: list(tail(path, MAX_LINES)))
     for line in lines:

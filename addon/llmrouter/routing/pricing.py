@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from .apis import Usage
+from llmrouter.wire.apis import Usage
 
 _DEFAULT_INPUT_SHARE = 0.75  # 3:1 input:output until this profile has traffic
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .apis import ApiName, Flavor, Usage, usage_from
+from llmrouter.wire.apis import ApiName, Flavor, Usage, usage_from
 
 
 class SSEParser:

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from .apis import Flavor, stream_error_event
-from .outcome import Outcome
-from .sse import StreamMeter
-from .upstream import describe
+from llmrouter.proxy.upstream import describe
+from llmrouter.wire.apis import Flavor, stream_error_event
+from llmrouter.wire.outcome import Outcome
+from llmrouter.wire.sse import StreamMeter
 
 INTERRUPTED = "upstream stream interrupted"
 

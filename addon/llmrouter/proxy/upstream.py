@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import aiohttp
 
-from .outcome import Outcome
+from llmrouter.wire.outcome import Outcome
 
 # Hop-by-hop and framing headers never cross the router: each side frames its own messages.
 HOP_BY_HOP = frozenset(

@@ -15,7 +15,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
-from .outcome import Failure
+from llmrouter.wire.outcome import Failure
 
 
 class State(StrEnum):

@@ -14,17 +14,19 @@ from typing import Any
 
 from mitmproxy import command, connection, ctx, exceptions, flow, http
 
-from . import apis, journal, pricing, upstream, views
-from .config import ConfigError, RouterConfig, load_config
-from .dispatch import Answer, Engine, Request
-from .handoff import TOKEN_HEADER, Handoff
-from .profiles import HostIndex, allow_hosts_patterns, resolve
-from .reload import ConfigWatcher
-from .upstream import new_session
-from .warmstart import warm_start
+from llmrouter.config import ConfigError, RouterConfig, load_config
+from llmrouter.proxy import journal, upstream, views
+from llmrouter.proxy.dispatch import Answer, Engine, Request
+from llmrouter.proxy.handoff import TOKEN_HEADER, Handoff
+from llmrouter.proxy.reload import ConfigWatcher
+from llmrouter.proxy.upstream import new_session
+from llmrouter.routing import pricing
+from llmrouter.routing.profiles import HostIndex, allow_hosts_patterns, resolve
+from llmrouter.state.warmstart import warm_start
+from llmrouter.wire import apis
 
 logger = logging.getLogger("llmrouter")
-_REPO_CONFIG = Path(__file__).resolve().parents[2] / "profiles.yaml"
+_REPO_CONFIG = Path(__file__).resolve().parents[3] / "profiles.yaml"
 DEFAULT_CONFIG = str(_REPO_CONFIG) if _REPO_CONFIG.exists() else "profiles.yaml"
 
 

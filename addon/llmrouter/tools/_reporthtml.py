@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-    from llmrouter._reporttext import Table
-    from llmrouter.report import Report
+    from llmrouter.tools._reporttext import Table
+    from llmrouter.tools.report import Report
 
 _CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em auto; max-width: 1200px;

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .apis import Usage
-from .outcome import Outcome
-from .pricing import PriceOverride
+from llmrouter.routing.pricing import PriceOverride
+from llmrouter.wire.apis import Usage
+from llmrouter.wire.outcome import Outcome
 
 
 @dataclass(slots=True)

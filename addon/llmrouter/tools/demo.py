@@ -6,7 +6,7 @@ tries ``flaky`` first. Then the official ``anthropic`` SDK streams a few request
 https://api.anthropic.com through the proxy; the router sends them to the fakes. Ctrl-C stops
 everything.
 
-    python -m llmrouter.demo [--requests 8] [--proxy-port 8080] [--web-port 8081]
+    python -m llmrouter.tools.demo [--requests 8] [--proxy-port 8080] [--web-port 8081]
                              [--confdir DIR] [--exit-after-client]
 """
 
@@ -33,9 +33,9 @@ from typing import Any
 
 import certifi
 
-from llmrouter.fakeprovider import Behaviour, FakeProviderPool, parse_faults
+from llmrouter.tools.fakeprovider import Behaviour, FakeProviderPool, parse_faults
 
-SCRIPT = Path(__file__).resolve().parents[1] / "router.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "router.py"
 MITMWEB = str(Path(sys.executable).with_name("mitmweb"))
 HOST = "api.anthropic.com"
 PROFILE = "demo"
@@ -49,7 +49,7 @@ CLIENT_KEY = "sk-ant-demo-client-key"
 COLUMNS = ("tls", "icon", "path", "method", "status", "size", "time", "comment")
 DONE = "demo: client finished"  # tests wait for this line
 DEMO_PROFILES = """\
-# The demo's profiles.yaml, written by llmrouter.demo. Edit it while the demo runs (put steady
+# The demo's profiles.yaml, written by llmrouter.tools.demo. Edit it while the demo runs (put steady
 # first, say): the router reloads it within a second.
 providers:
   flaky:  # fails now and then: 503, 529, 429 + retry-after, in-band error, reset, hang
@@ -305,7 +305,7 @@ def run_client(n: int, proxy: str, ca: Path, fakes: set[str], log: Path) -> list
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m llmrouter.demo", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m llmrouter.tools.demo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--requests", type=int, default=8, help="requests the client streams")
     p.add_argument("--proxy-port", type=int, default=8080)

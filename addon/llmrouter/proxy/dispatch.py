@@ -20,16 +20,18 @@ from typing import Any
 
 import aiohttp
 
-from . import apis, pricing, upstream
-from .apis import ApiName, Flavor, Usage
-from .attempt import Attempt, Ctx
-from .config import Profile, Provider, RouterConfig
-from .health import HealthBook, HealthSettings, parse_retry_after
-from .latency import LatencyBook
-from .outcome import Failure, Outcome, classify_status, failure_of
-from .relay import Relay, RelayEnd, hold_until_commit
-from .sse import StreamMeter
-from .strategies import Candidate, Selection, Selector
+from llmrouter.config import Profile, Provider, RouterConfig
+from llmrouter.proxy import upstream
+from llmrouter.proxy.attempt import Attempt, Ctx
+from llmrouter.proxy.relay import Relay, RelayEnd, hold_until_commit
+from llmrouter.routing import pricing
+from llmrouter.routing.strategies import Candidate, Selection, Selector
+from llmrouter.state.health import HealthBook, HealthSettings, parse_retry_after
+from llmrouter.state.latency import LatencyBook
+from llmrouter.wire import apis
+from llmrouter.wire.apis import ApiName, Flavor, Usage
+from llmrouter.wire.outcome import Failure, Outcome, classify_status, failure_of
+from llmrouter.wire.sse import StreamMeter
 
 logger = logging.getLogger("llmrouter")
 

@@ -16,7 +16,7 @@ import time
 
 from aiohttp import web
 
-from .relay import Relay
+from llmrouter.proxy.relay import Relay
 
 TOKEN_HEADER = "x-router-handoff"
 logger = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ One module serves the router's end-to-end tests, ``make demo`` and the benchmark
 
 * async: ``fake = FakeProvider("a"); port = await fake.start(); ...; await fake.stop()``
 * sync (tests driving blocking SDKs): ``with FakeProviderPool() as pool: a = pool.start("a")``
-* CLI: ``python -m llmrouter.fakeprovider --name a --port 0 --faults 503=0.2,cut=0.05``
+* CLI: ``python -m llmrouter.tools.fakeprovider --name a --port 0 --faults 503=0.2,cut=0.05``
 
 Behaviour is scripted per inference request (``push``), else drawn from ``faults``,
 else ``default``. Every inference answer contains "Hello from NAME." so tests can tell
@@ -32,7 +32,7 @@ from typing import Any, Literal, NoReturn, get_args
 
 from aiohttp import web
 
-from llmrouter._fakepayloads import APIS, Api, Reply, reason, split_text
+from llmrouter.tools._fakepayloads import APIS, Api, Reply, reason, split_text
 
 Kind = Literal[
     "ok", "status", "hang", "drop", "stall_before_token", "inband_error", "cut", "stall_after"
@@ -418,7 +418,9 @@ async def _serve_cli(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m llmrouter.fakeprovider", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m llmrouter.tools.fakeprovider", description=__doc__
+    )
     parser.add_argument("--name", default="fake")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--faults", default="", help="e.g. 503=0.2,inband_error=0.1,cut=0.05")

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from .config import ConfigError, RouterConfig, load_config
+from llmrouter.config import ConfigError, RouterConfig, load_config
 
 logger = logging.getLogger("llmrouter")
 POLL = 0.5

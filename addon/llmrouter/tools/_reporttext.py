@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from llmrouter.report import Report, Row
+    from llmrouter.tools.report import Report, Row
 
 
 @dataclass(frozen=True, slots=True)

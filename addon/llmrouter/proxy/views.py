@@ -8,9 +8,10 @@ import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from . import apis, upstream
-from .config import RouterConfig
-from .dispatch import Answer, Engine, Request, provider_key
+from llmrouter.config import RouterConfig
+from llmrouter.proxy import upstream
+from llmrouter.proxy.dispatch import Answer, Engine, Request, provider_key
+from llmrouter.wire import apis
 
 if TYPE_CHECKING:
     from mitmproxy import http

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .config import RouterConfig
+from llmrouter.config import RouterConfig
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""The mitmproxy glue: hooks, the attempt loop, upstream I/O, the handoff, the log."""

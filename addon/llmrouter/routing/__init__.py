@@ -1,0 +1,1 @@
+"""Routing decisions: which profile, which provider order (pure)."""

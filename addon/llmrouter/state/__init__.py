@@ -1,0 +1,1 @@
+"""What the router learns: provider health and latency."""

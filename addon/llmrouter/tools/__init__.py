@@ -1,0 +1,1 @@
+"""Command-line tools beside the router: report, demo, fake provider."""

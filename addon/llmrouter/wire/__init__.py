@@ -1,0 +1,1 @@
+"""What the two wire formats say: paths, errors, usage, SSE, outcomes (pure)."""
