@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 ARGS ?=
 
-.PHONY: run web test lint format unit e2e demo report schema bench chromium clean
+.PHONY: run web test lint format unit e2e demo report schema bench chromium redis claude clean
 
 # pyenv reads .python-version (3.12); otherwise take the first python >= 3.12 on PATH.
 $(PY):
@@ -40,6 +40,25 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# The shared-state tests start Debian's redis-server themselves (never a system service).
+redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing Debian's redis-server for the shared-state tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+
+# Claude Code, pinned in package.json / package-lock.json, is a client the e2e tests drive.
+CLAUDE := node_modules/.bin/claude
+$(CLAUDE): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "installing Debian's nodejs and npm for the Claude Code tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+claude: $(CLAUDE)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -48,7 +67,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: $(STAMP) chromium lint
+test: $(STAMP) chromium redis claude lint
 	$(VENV)/bin/pytest $(ARGS)
 
 demo: $(STAMP)
@@ -64,4 +83,4 @@ bench: $(STAMP)
 	$(PY) bench/run.py $(if $(QUICK),--quick,) $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache node_modules
