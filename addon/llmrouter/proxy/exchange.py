@@ -1,0 +1,202 @@
+"""One attempt against one provider: the request as sent, the answer, and the streaming commit.
+
+An attempt ends retryable (try the next candidate at once), final (the client gets it), or,
+for a stream, committed (its first content event arrived: it is handed off and relayed).
+`Request` and `Answer` are the plain data the addon and the engine exchange.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from llmrouter.config import Provider
+from llmrouter.proxy import upstream
+from llmrouter.proxy.attempt import Attempt
+from llmrouter.proxy.relay import Relay, RelayEnd, hold_until_commit
+from llmrouter.routing.strategies import Selection
+from llmrouter.state.health import HealthBook, parse_retry_after
+from llmrouter.state.latency import LatencyBook
+from llmrouter.wire import apis
+from llmrouter.wire.apis import ApiName, Flavor
+from llmrouter.wire.outcome import Failure, Outcome, classify_status, failure_of
+from llmrouter.wire.sse import StreamMeter
+
+# (attempt, outcome, error, failure, retry_after, ended): the engine's bookkeeping at an end
+EndFn = Callable[..., None]
+
+
+@dataclass(slots=True)
+class Request:
+    """An inference request, as plain data taken from the flow."""
+
+    id: str
+    method: str
+    path: str  # with the query string
+    headers: list[tuple[str, str]]  # the client's, minus hop-by-hop and router headers
+    body: bytes
+    payload: dict[str, Any] | None
+    api: ApiName
+    flavor: Flavor
+
+    @property
+    def model(self) -> str | None:
+        m = self.payload.get("model") if self.payload else None
+        return m if isinstance(m, str) else None
+
+    @property
+    def stream(self) -> bool:
+        return bool(self.payload and self.payload.get("stream") is True)
+
+
+@dataclass(slots=True)
+class Answer:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes = b""
+    relay: Relay | None = None  # a committed stream, to hand off
+    attempts: list[Attempt] = field(default_factory=list)
+    selection: Selection | None = None
+    served_by: Attempt | None = None  # the attempt whose answer this is
+
+
+class Exchange:
+    """Makes attempts with the router's aiohttp session; the engine does the bookkeeping."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, health: HealthBook, latency: LatencyBook, end: EndFn
+    ) -> None:
+        self.session = session
+        self.health = health
+        self.latency = latency
+        self._end = end
+
+    def _request_headers(self, req: Request, prov: Provider) -> list[tuple[str, str]]:
+        headers = upstream.forward_headers(req.headers)
+        key = prov.api_key.get_secret_value() if prov.api_key else None
+        if key is not None:
+            client = {k.lower() for k, _ in headers}
+            name = apis.auth_header_for(prov.api, client, prov.auth_header)
+            # The client's own credentials never reach a provider that has its own key.
+            headers = [(k, v) for k, v in headers if k.lower() not in apis.AUTH_HEADERS]
+            headers.append((name, apis.auth_value(name, key)))
+        headers.append(("accept-encoding", "identity" if req.stream else "gzip, deflate"))
+        return headers
+
+    async def run(
+        self, t: dict[str, float], prov: Provider, req: Request, att: Attempt
+    ) -> tuple[Answer | None, bool]:
+        """Returns (answer, retry): the answer is final unless retry; a retryable HTTP error's
+        answer is kept in case every candidate fails."""
+        att.model = apis.map_model(prov.models, req.model)
+        body = req.body
+        if att.model != req.model and req.payload is not None:
+            # ASCII escapes: a lone surrogate from a client's JSON must not break the encode.
+            body = json.dumps({**req.payload, "model": att.model}).encode()
+        att.url = apis.upstream_url(prov.base_url, prov.api, req.path)
+        att.sent_body = body
+        att.price_ref = (prov.price, prov.base_url)
+        remaining = att.ctx.deadline_at - time.monotonic()
+        wait = t["first_byte_timeout"] if req.stream else t["response_timeout"]
+        try:
+            resp = await upstream.send(
+                self.session,
+                req.method,
+                att.url,
+                self._request_headers(req, prov),
+                body,
+                connect_timeout=min(t["connect_timeout"], remaining),
+                header_timeout=min(wait, remaining),
+            )
+        except asyncio.CancelledError:
+            self._end(att, Outcome.CLIENT_CLOSED, "client went away")
+            raise
+        except Exception as e:
+            self._end(att, *upstream.describe(e))
+            return None, True
+        att.status = resp.status
+        att.ttfb = time.monotonic()
+        headers = upstream.forward_headers(resp.headers.items())
+        outcome, retryable, failure = classify_status(resp.status)
+        try:
+            if retryable:
+                body = await self._error_body(resp, att)
+                lower = {k.lower(): v for k, v in headers}
+                retry_after = parse_retry_after(lower, time.time())
+                error = f"HTTP {resp.status}"
+                if failure is Failure.AUTH and prov.api_key is None:
+                    # The client's own credentials were refused: not the provider's fault.
+                    failure, error = Failure.NONE, error + " (the client's credentials)"
+                elif failure is Failure.AUTH:
+                    error += " (auth: check the provider's key)"
+                self._end(att, outcome, error, failure, retry_after)
+                return Answer(resp.status, headers, body), True
+            ctype = resp.headers.get("content-type", "")
+            if req.stream and outcome is Outcome.OK and ctype.startswith("text/event-stream"):
+                return await self._stream(t, req, resp, headers, att)
+            body = await upstream.read_body(
+                resp, max(0.001, att.ctx.deadline_at - time.monotonic())
+            )
+        except asyncio.CancelledError:
+            resp.close()
+            self._end(att, Outcome.CLIENT_CLOSED, "client went away")
+            raise
+        except Exception as e:
+            resp.close()
+            self._end(att, *upstream.describe(e))
+            return None, True
+        if outcome is Outcome.OK:
+            att.usage = apis.usage_from_body(req.api, body)
+        att.final = True
+        self._end(att, outcome, None if outcome is Outcome.OK else f"HTTP {resp.status}")
+        return Answer(resp.status, headers, body), False
+
+    async def _error_body(self, resp: aiohttp.ClientResponse, att: Attempt) -> bytes:
+        try:
+            remaining = max(0.001, min(5.0, att.ctx.deadline_at - time.monotonic()))
+            return await upstream.read_body(resp, remaining, upstream.ERROR_BODY_LIMIT)
+        except Exception:
+            return b""
+        finally:
+            resp.close()
+
+    async def _stream(
+        self,
+        t: dict[str, float],
+        req: Request,
+        resp: aiohttp.ClientResponse,
+        headers: list[tuple[str, str]],
+        att: Attempt,
+    ) -> tuple[Answer | None, bool]:
+        """Hold lifecycle events until the first content event (the commit point)."""
+        meter = StreamMeter(req.api, req.flavor)
+        limit = min(t["first_token_timeout"], att.ctx.deadline_at - time.monotonic())
+        held, error = await hold_until_commit(resp, meter, limit)
+        if error is not None:
+            resp.close()
+            self._end(att, *error)
+            return None, True
+        if not meter.committed:  # a complete stream with no content: nothing left to relay
+            resp.close()
+            att.usage, att.final = meter.usage, True
+            self._end(att, Outcome.OK, None)
+            return Answer(att.status or 200, headers, held), False
+        att.ttft, att.final = time.monotonic(), True
+        if att.probe:
+            self.health.probe_passed(att.key)
+        self.latency.record_ok(att.key, att.model, True, time.time(), ttft_ms=att.ms(att.ttft))
+
+        def on_end(end: RelayEnd) -> None:
+            att.usage, att.bytes, att.content_events = meter.usage, end.bytes, meter.content_events
+            self._end(att, end.outcome, end.error, failure_of(end.outcome), ended=end.ended)
+
+        relay = Relay(
+            resp, resp.status, headers, held, meter, req.flavor, t["idle_timeout"], on_end
+        )
+        return Answer(resp.status, headers, relay=relay), False
