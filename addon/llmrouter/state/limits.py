@@ -108,6 +108,12 @@ def _month(t: float) -> tuple[str, float]:
     return f"month:{d:%Y-%m}", nxt.timestamp()
 
 
+def month_start(t: float) -> float:
+    """00:00 UTC on the 1st of `t`'s month: how far back a rebuild reads."""
+    d = datetime.fromtimestamp(t, UTC)
+    return datetime(d.year, d.month, 1, tzinfo=UTC).timestamp()
+
+
 # -- what a request reserves -----------------------------------------------------------------
 
 
@@ -237,7 +243,7 @@ class Ledger:
         totals: dict[tuple[str, str], int] = {}
         recent: dict[str, list[float]] = {}
         for rec in records:
-            user, t = rec.get("user"), _when(rec.get("ts"))
+            user, t = rec.get("user"), journal_time(rec.get("ts"))
             if not isinstance(user, str) or not user or t is None:
                 continue
             cost = rec.get("cost_usd")
@@ -340,7 +346,7 @@ def _deny(w: Window, retry_after: float, msg: str, why: Why) -> Denial:
     return Denial(w, retry_after, msg, why)
 
 
-def _when(ts: Any) -> float | None:
+def journal_time(ts: Any) -> float | None:
     """A journal timestamp (ISO 8601, `Z` allowed, or Unix seconds) as Unix seconds."""
     if isinstance(ts, int | float) and not isinstance(ts, bool):
         return float(ts)
