@@ -14,7 +14,7 @@ Windows:
 The admission rule: spent + reserved by requests in flight + this request's reservation must
 fit the budget, checked and reserved in one synchronous step (nothing awaits in between, so
 on one event loop no other request can slip in). A reservation is an upper bound of the cost
-(see `reservation_micro`); settling books the real cost. So the spend passes a budget only by
+(`state.reservation`); settling books the real cost. So the spend passes a budget only by
 what real costs exceed their reservations, and concurrent requests never together pass it by
 more than one request's reservation.
 """
@@ -29,13 +29,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from llmrouter.routing.pricing import ModelPrice
-
 MICRO = 1_000_000  # micro-dollars per dollar
 RPM_SPAN = 60.0  # seconds in the rpm window
-# A request that names no output bound (OpenAI may omit max_tokens) is reserved for this many
-# output tokens; settling books the real count either way.
-DEFAULT_MAX_TOKENS = 8192
 # Retry-After when a budget is only full of reservations in flight: they settle soon, usually
 # for less than they hold, so the request may fit in seconds rather than at the window's reset.
 BUSY_RETRY_S = 5.0
@@ -112,42 +107,6 @@ def month_start(t: float) -> float:
     """00:00 UTC on the 1st of `t`'s month: how far back a rebuild reads."""
     d = datetime.fromtimestamp(t, UTC)
     return datetime(d.year, d.month, 1, tzinfo=UTC).timestamp()
-
-
-# -- what a request reserves -----------------------------------------------------------------
-
-
-def requested_max_tokens(payload: Mapping[str, Any] | None) -> int | None:
-    """The output bound a request names: Anthropic `max_tokens`, OpenAI `max_completion_tokens`
-    (or the older `max_tokens`). None when it names none."""
-    if not payload:
-        return None
-    found = [
-        v
-        for k in ("max_tokens", "max_completion_tokens", "max_output_tokens")
-        if isinstance(v := payload.get(k), int) and not isinstance(v, bool) and v > 0
-    ]
-    return max(found) if found else None
-
-
-def reservation_micro(
-    price: ModelPrice | None, est_input_tokens: int, max_tokens: int | None
-) -> int | None:
-    """Upper bound of a request's cost in micro-USD: its estimated input at the dearer of the
-    input and cache-write rates (a first request may write its whole prompt to the cache), plus
-    `max_tokens` at the output rate; tiers at the estimated input size.
-
-    None when the price is unknown: the router could neither reserve nor count that model's
-    cost, so a user with a usd budget must not be sent to it (fail closed). Give such a
-    provider a `price:` (0 for a free local model) to let budgeted users use it.
-    """
-    if price is None:
-        return None
-    n = max(int(est_input_tokens), 0)
-    out = max_tokens if max_tokens is not None and max_tokens > 0 else DEFAULT_MAX_TOKENS
-    in_rate = max(price.input.at(n), price.cache_write.at(n))
-    # tokens x USD per million tokens = micro-USD
-    return math.ceil(n * in_rate + out * price.output.at(n))
 
 
 # -- the local ledger ------------------------------------------------------------------------
