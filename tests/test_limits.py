@@ -459,6 +459,17 @@ def test_rebuild_replaces_spend_and_keeps_holds() -> None:
     assert led.spent("alice", ws[0]) == 300_000
 
 
+def test_rebuild_later_drops_ended_windows() -> None:
+    led = Ledger()
+    old = at(2026, 9, 3, 12)
+    led.settle(grant(led.reserve("alice", windows_for(L(1, 1, 5), old), 1, old)), 5, old)
+    led.settle(grant(led.reserve("bob", windows_for(L(1, 1, 5), NOW), 1, NOW)), 7, NOW)
+    led.rebuild([rec("bob", 0.000002, NOW), "not a record", None], NOW)  # type: ignore[list-item]
+    assert set(led._buckets) == {"bob"}
+    assert led.spending("bob", NOW) == (2, 2)
+    assert led.spending("alice", old) == (0, 0)
+
+
 def test_rebuild_reads_the_journals_own_lines() -> None:
     """The JSONL line the engine writes (Attempt.record) is what rebuild reads."""
     from llmrouter.proxy.attempt import Attempt, Ctx

@@ -14,9 +14,16 @@ Windows:
 The admission rule: spent + reserved by requests in flight + this request's reservation must
 fit the budget, checked and reserved in one synchronous step (nothing awaits in between, so
 on one event loop no other request can slip in). A reservation is an upper bound of the cost
-(`state.reservation`); settling books the real cost. So the spend passes a budget only by
-what real costs exceed their reservations, and concurrent requests never together pass it by
-more than one request's reservation.
+(`state.reservation`); settling books the real cost. So settled spend plus reservations in
+flight never pass a budget, which is stronger than the required "concurrent requests never
+together pass it by more than one request's reservation". Settled spend can pass it only by
+what real costs exceed their reservations (an input estimate that was low), and then the
+next request is refused.
+
+Beyond the shared interface (docs: PLAN.md "Limits"): `rebuild` takes `now_unix` (time is
+passed in), `Grant.at` is when it was reserved, `Denial.why` tells exhausted | busy (only
+requests in flight are in the way: retry in seconds) | too_large (more than the whole budget)
+| rpm, and `reserved`, `spending`, `in_flight`, `prune` serve router.status.
 """
 
 from __future__ import annotations
@@ -202,6 +209,8 @@ class Ledger:
         totals: dict[tuple[str, str], int] = {}
         recent: dict[str, list[float]] = {}
         for rec in records:
+            if not isinstance(rec, Mapping):
+                continue
             user, t = rec.get("user"), journal_time(rec.get("ts"))
             if not isinstance(user, str) or not user or t is None:
                 continue
@@ -212,9 +221,9 @@ class Ledger:
                         totals[user, key] = totals.get((user, key), 0) + usd_to_micro(cost)
             if now_unix - RPM_SPAN < t <= now_unix and rec.get("attempt", 1) == 1:  # per request
                 recent.setdefault(user, []).append(t)
-        for user in self._buckets:
-            self._prune(user, now_unix)
-            for b in self._buckets[user].values():
+        self.prune(now_unix)
+        for buckets in self._buckets.values():
+            for b in buckets.values():
                 b.spent = 0
         for (user, key), micro in totals.items():
             reset_at = day[1] if key == day[0] else month[1]
