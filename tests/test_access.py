@@ -8,6 +8,8 @@ import hmac
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from llmrouter.access import (
     CHALLENGE,
     Choice,
@@ -407,3 +409,31 @@ def test_open_proxy_error() -> None:
     assert "router_open=true" in msg
     msg = open_proxy_error("192.168.1.10", has_access=False, router_open=False)
     assert msg is not None and "'192.168.1.10' without" in msg
+
+
+# -- properties ----------------------------------------------------------------------------
+
+_names = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,20}", fullmatch=True)
+
+
+@given(header=st.text(max_size=300))
+def test_any_header_gives_credentials_or_a_refusal(header: str) -> None:
+    assert isinstance(parse(header), Credentials | Refusal)
+
+
+@given(raw=st.binary(max_size=300))
+def test_any_basic_payload_gives_credentials_or_a_refusal(raw: bytes) -> None:
+    r = parse(basic(raw))
+    assert isinstance(r, Credentials | Refusal)
+    if isinstance(r, Refusal):
+        assert r.status == 407
+
+
+@given(name=_names, profile=st.none() | _names, token=st.binary(min_size=1, max_size=100))
+def test_token_is_everything_after_the_first_colon(
+    name: str, profile: str | None, token: bytes
+) -> None:
+    user = f"{name}+{profile}" if profile else name
+    c = parse(basic(user.encode() + b":" + token))
+    assert isinstance(c, Credentials)
+    assert (c.user, c.profile, c.digest) == (name, profile, hash_token(token))
