@@ -417,6 +417,20 @@ def test_rebuild_current_windows_from_journal_lines() -> None:
     assert led.spending("carol", now) == (0, 0)
 
 
+def test_rebuild_prefers_what_was_charged() -> None:
+    now = at(2026, 11, 26, 12)
+    led = Ledger()
+    led.rebuild(
+        [
+            rec("alice", 0.001, now - 9, charged_usd=0.05),  # a stream cut before its usage
+            rec("alice", None, now - 8, charged_usd=0.02),
+            rec("alice", 0.004, now - 7, charged_usd=None),
+        ],
+        now,
+    )
+    assert led.spending("alice", now) == (74_000, 74_000)
+
+
 def test_rebuild_then_the_budget_holds_across_a_restart() -> None:
     now = at(2026, 11, 26, 12)
     journal = [rec("alice", 0.003, now - 60 * i) for i in range(1, 4)]
@@ -492,7 +506,7 @@ def test_rebuild_reads_the_journals_own_lines() -> None:
      (123, "$0.000123"), (0, "$0.00"), (1_234_567_890, "$1234.56789")],
 )  # fmt: skip
 def test_usd(micro: int, text: str) -> None:
-    assert limits._usd(micro) == text
+    assert limits.format_usd(micro) == text
 
 
 @pytest.mark.parametrize(
@@ -501,4 +515,4 @@ def test_usd(micro: int, text: str) -> None:
      (3 * 3600 + 12 * 60 + 40, "3h12m"), (7200, "2h"), (4 * 86400 + 3 * 3600 + 5, "4d3h")],
 )  # fmt: skip
 def test_duration(seconds: float, text: str) -> None:
-    assert limits._duration(seconds) == text
+    assert limits.format_duration(seconds) == text

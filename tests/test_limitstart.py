@@ -68,6 +68,7 @@ async def test_rebuild_from_the_real_journal_with_rotation(tmp_path: Path) -> No
         line("bob", None, NOW - 20),  # unpriced, still a request for rpm
         line("bob", 0.001, NOW - 19, attempt=2),  # failover attempt: not another request
         line(None, 50.0, NOW - 10),  # a router without users
+        {**line("carol", 0.001, NOW - 5), "charged_usd": 0.02},  # a stream cut before usage
     ]:
         journal.write(rec)
     journal.close()
@@ -77,6 +78,7 @@ async def test_rebuild_from_the_real_journal_with_rotation(tmp_path: Path) -> No
     assert warning is None
     assert spending(led, "alice") == (375_000, 1_875_000)
     assert spending(led, "bob") == (4_000, 4_000)
+    assert spending(led, "carol") == (20_000, 20_000)
     rpm = windows_for(Lim(), NOW)[2]
     assert (led.spent("bob", rpm), led.spent("alice", rpm)) == (2, 0)
 

@@ -203,8 +203,8 @@ class Ledger:
 
     def rebuild(self, records: Iterable[Mapping[str, Any]], now_unix: float) -> None:
         """Settled spend of the current day and month, and the last minute's requests, from
-        the JSONL journal's lines (`user`, `cost_usd`, `ts`). Lines of no user, of an ended
-        window or unreadable are skipped; holds in flight are kept."""
+        the JSONL journal's lines (`user`, `cost_usd` or `charged_usd`, `ts`). Lines of no
+        user, of an ended window or unreadable are skipped; holds in flight are kept."""
         day, month = _day(now_unix), _month(now_unix)
         totals: dict[tuple[str, str], int] = {}
         recent: dict[str, list[float]] = {}
@@ -214,11 +214,11 @@ class Ledger:
             user, t = rec.get("user"), journal_time(rec.get("ts"))
             if not isinstance(user, str) or not user or t is None:
                 continue
-            cost = rec.get("cost_usd")
-            if isinstance(cost, int | float) and not isinstance(cost, bool) and cost > 0:
+            cost = charged_micro(rec)
+            if cost:
                 for key, _ in (_day(t), _month(t)):
                     if key in (day[0], month[0]):
-                        totals[user, key] = totals.get((user, key), 0) + usd_to_micro(cost)
+                        totals[user, key] = totals.get((user, key), 0) + cost
             if now_unix - RPM_SPAN < t <= now_unix and rec.get("attempt", 1) == 1:  # per request
                 recent.setdefault(user, []).append(t)
         self.prune(now_unix)
@@ -254,22 +254,22 @@ class Ledger:
         spent, held, holds = (b.spent, b.held, b.holds) if b else (0, 0, 0)
         if spent + held + amount <= w.limit:
             return None
-        budget = f"{w.name} budget {_usd(w.limit)}"
+        budget, needs = f"{w.name} budget {format_usd(w.limit)}", format_usd(amount)
         if amount > w.limit:
             msg = (
-                f"user {user}: this request may cost up to {_usd(amount)}, more than the whole "
+                f"user {user}: this request may cost up to {needs}, more than the whole "
                 f"{budget}; lower max_tokens or ask for a larger budget"
             )
             return _deny(w, w.reset_at - now, msg, "too_large")
-        state = f"{_usd(spent)} spent, {_usd(held)} reserved"
+        state = f"{format_usd(spent)} spent, {format_usd(held)} reserved"
         if spent + amount <= w.limit:  # only the requests in flight are in the way
             wait = min(self.busy_retry, w.reset_at - now)
             msg = (
                 f"user {user}: {budget} is held by {holds} request{'s' * (holds != 1)} in "
-                f"flight ({state}; this one needs up to {_usd(amount)})"
+                f"flight ({state}; this one needs up to {needs})"
             )
             return _deny(replace(w, reset_at=now + wait), wait, msg, "busy")
-        msg = f"user {user}: {budget} reached ({state}; this request needs up to {_usd(amount)})"
+        msg = f"user {user}: {budget} reached ({state}; this request needs up to {needs})"
         return _deny(w, w.reset_at - now, msg, "exhausted")
 
     def _bucket(self, user: str, key: str, reset_at: float) -> _Bucket:
@@ -308,10 +308,20 @@ class Ledger:
 def _deny(w: Window, retry_after: float, msg: str, why: Why) -> Denial:
     retry_after = max(retry_after, 0.0)
     if why in ("busy", "rpm"):
-        msg = f"{msg}; retry in {_duration(retry_after)}"
+        msg = f"{msg}; retry in {format_duration(retry_after)}"
     elif why == "exhausted":
-        msg = f"{msg}; resets in {_duration(retry_after)}"
+        msg = f"{msg}; resets in {format_duration(retry_after)}"
     return Denial(w, retry_after, msg, why)
+
+
+def charged_micro(rec: Mapping[str, Any]) -> int:
+    """What a journal line cost the user's budget (micro-USD): `charged_usd` when the router
+    charged more than the reported cost (usage missing or cut short), else `cost_usd`."""
+    for field in ("charged_usd", "cost_usd"):
+        v = rec.get(field)
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            return max(usd_to_micro(v), 0)
+    return 0
 
 
 def journal_time(ts: Any) -> float | None:
@@ -327,14 +337,14 @@ def journal_time(ts: Any) -> float | None:
     return None
 
 
-def _usd(micro: int) -> str:
+def format_usd(micro: int) -> str:
     """$5.00, $4.998, $0.01, $0.000123: cents always, more digits only when they say something."""
     s = f"{micro / MICRO:.6f}".rstrip("0")
     whole, _, frac = s.partition(".")
     return f"${whole}.{frac.ljust(2, '0')}"
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
     """45s, 3h12m, 12d3h: the two largest units, for people (retry-after carries seconds)."""
     s = math.ceil(seconds)
     if s < 60:

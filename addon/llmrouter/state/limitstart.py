@@ -20,9 +20,9 @@ from llmrouter.state.limits import (
     MICRO,
     RPM_SPAN,
     Ledger,
+    charged_micro,
     journal_time,
     month_start,
-    usd_to_micro,
 )
 
 _DAY = 86400.0
@@ -90,10 +90,10 @@ def _take(spend: Spend, line: bytes, since: float, now: float) -> None:
         spend.oldest = t
     if not isinstance(user, str) or not user or t is None or t < since:
         return
-    cost = rec.get("cost_usd")
-    if isinstance(cost, int | float) and not isinstance(cost, bool) and cost > 0:
+    cost = charged_micro(rec)
+    if cost:
         key = (user, int(t // _DAY))  # Unix time has no leap seconds: UTC days are exact
-        spend.by_day[key] = spend.by_day.get(key, 0) + usd_to_micro(cost)
+        spend.by_day[key] = spend.by_day.get(key, 0) + cost
     if now - RPM_SPAN < t <= now and rec.get("attempt", 1) == 1:
         spend.recent.append((user, t))
 
