@@ -186,11 +186,95 @@ class Defaults(Timeouts):
     deadline: Seconds | None = Field(None, description="Default profile deadline (s). Default 600.")
 
 
+# -- access: who may use the router, with which profiles and budgets -------------------------
+
+_USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# SHA-256 of the empty string: a user whose token is "" would be a user without a token.
+_EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+class UserLimits(_Model):
+    usd_per_day: NonNegative | None = Field(
+        None, description="Budget per UTC day (USD); 0 blocks every priced request"
+    )
+    usd_per_month: NonNegative | None = Field(None, description="Budget per UTC month (USD)")
+    rpm: int | None = Field(
+        None, ge=0, description="Requests in any 60 s (a sliding window); 0 blocks the user"
+    )
+
+
+class User(_Model):
+    token_sha256: str = Field(
+        description="SHA-256 hex of the user's token, never the token itself "
+        "(python -m llmrouter.access add NAME --profiles ... makes both)"
+    )
+    profiles: list[str] = Field(min_length=1, description="The profiles this user may use")
+    default_profile: str | None = Field(
+        None,
+        description="Profile when the client names none; else the usual choice within `profiles`",
+    )
+    limits: UserLimits = Field(default_factory=UserLimits)
+
+    @field_validator("token_sha256")
+    @classmethod
+    def _check_digest(cls, v: str) -> str:
+        # Never echo the value: a token pasted here by mistake must not reach a log.
+        v = v.strip().lower()
+        if not re.fullmatch(r"[0-9a-f]{64}", v):
+            raise ValueError(
+                "must be 64 hex digits, the SHA-256 of the token (not the token itself); "
+                "`python -m llmrouter.access hash` prints it"
+            )
+        if v == _EMPTY_SHA256:
+            raise ValueError("is the SHA-256 of an empty token; give the user a real token")
+        return v
+
+    @field_validator("profiles")
+    @classmethod
+    def _no_duplicate_profiles(cls, v: list[str]) -> list[str]:
+        dup = sorted({p for p in v if v.count(p) > 1})
+        if dup:
+            raise ValueError(f"lists {', '.join(dup)} more than once")
+        return v
+
+
+class Access(_Model):
+    users: dict[str, User] = Field(
+        default_factory=dict,
+        description="Proxy users by name; with `access` set, every connection must authenticate",
+    )
+
+    @field_validator("users")
+    @classmethod
+    def _check_users(cls, v: dict[str, User]) -> dict[str, User]:
+        errors = []
+        for name in v:
+            if not _USER_NAME.fullmatch(name):
+                errors.append(
+                    f"{name!r} is not a user name: 1-64 letters, digits, '.', '_' or '-', "
+                    "starting with a letter or digit ('+' picks a profile, ':' ends the name)"
+                )
+        seen: dict[str, str] = {}
+        for name, user in v.items():
+            if user.token_sha256 in seen:
+                errors.append(
+                    f"{seen[user.token_sha256]!r} and {name!r} have the same token_sha256; "
+                    "give each user their own token"
+                )
+            seen.setdefault(user.token_sha256, name)
+        if errors:
+            raise ValueError("; ".join(errors))
+        return v
+
+
 class RouterConfig(_Model):
     providers: dict[str, Provider] = Field(min_length=1)
     profiles: dict[str, Profile] = Field(min_length=1)
     defaults: Defaults = Field(default_factory=Defaults)
     health: Health = Field(default_factory=Health)
+    access: Access | None = Field(
+        None, description="Users, their profiles and budgets. Absent: no authentication"
+    )
 
     @model_validator(mode="after")
     def _check_references(self) -> RouterConfig:
@@ -208,6 +292,29 @@ class RouterConfig(_Model):
                         f"profiles.{pname}.weights.{name}: {name!r} is not one of this "
                         f"profile's providers ({', '.join(profile.providers)})"
                     )
+        if errors:
+            raise ValueError("\n".join(errors))
+        return self
+
+    @model_validator(mode="after")
+    def _check_access(self) -> RouterConfig:
+        if self.access is None:
+            return self
+        errors: list[str] = []
+        for uname, user in self.access.users.items():
+            path = f"access.users.{uname}"
+            for i, name in enumerate(user.profiles):
+                if name not in self.profiles:
+                    errors.append(
+                        f"{path}.profiles[{i}]: unknown profile {name!r}; "
+                        f"known: {', '.join(self.profiles)}"
+                    )
+            default = user.default_profile
+            if default is not None and default not in user.profiles:
+                errors.append(
+                    f"{path}.default_profile: {default!r} is not one of this user's profiles "
+                    f"({', '.join(user.profiles)})"
+                )
         if errors:
             raise ValueError("\n".join(errors))
         return self

@@ -1,0 +1,5 @@
+import sys
+
+from llmrouter.access.cli import main
+
+sys.exit(main())
