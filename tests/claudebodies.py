@@ -145,6 +145,9 @@ def main_loop(
     turns (0 = the first prompt, 1..turns = tool results) carry an image."""
     rng = random.Random(seed)
     cc: dict[str, Any] = dict(EPHEMERAL) | ({"ttl": ttl} if ttl else {})
+    # The session's fixed part first, so that a later turn of one seed extends an earlier one.
+    system_prompt = _paragraphs(rng, 12)[:5700]
+    tool_defs = [_tool(rng, i) for i in range(tools)]
     first: list[Any] = [
         {"type": "text", "text": "<system-reminder>\nAs you answer the user's questions, you "
          "can use the following context:\n# currentDate\nToday's date is 2026-11-26.\n"
@@ -176,11 +179,11 @@ def main_loop(
             },
             {
                 "type": "text",
-                "text": _paragraphs(rng, 12)[:5700],
+                "text": system_prompt,
                 "cache_control": cc | {"scope": "global"},
             },
         ],
-        "tools": [_tool(rng, i) for i in range(tools)],
+        "tools": tool_defs,
         "metadata": {"user_id": user_id if user_id is not None else user_id_json(session)},
         "max_tokens": 64000,
         "thinking": {"type": "adaptive"},

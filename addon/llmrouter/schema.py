@@ -284,6 +284,11 @@ class Profile(Timeouts):
         True, description="Allow providers of the other API, with the request translated"
     )
 
+    @field_validator("background_models", "think_efforts", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
     @field_validator("unknown_price", mode="before")
     @classmethod
     def _check_unknown_price(cls, v: Any) -> Any:
