@@ -150,3 +150,26 @@ def test_no_estimate_no_context_filter() -> None:
 def test_vision_filter_looks_at_the_whole_history() -> None:
     assert has_image(sig(cb.main_loop(4, image_turns=(1,))))
     assert not has_image(sig(cb.main_loop(4)))
+
+
+def test_image_question_asked_only_when_a_candidate_lacks_vision() -> None:
+    asked: list[int] = []
+
+    def image() -> bool:
+        asked.append(1)
+        return True
+
+    assert capable(["small", "big"], PROVIDERS, tokens=1000, image=image) == (["small", "big"], [])
+    assert asked == []
+    kept, _ = capable(["small", "text", "big"], PROVIDERS, tokens=1000, image=image)
+    assert kept == ["small", "big"] and asked == [1]
+
+
+def test_a_full_walk_is_remembered() -> None:
+    s = sig(cb.main_loop(3, image_turns=(1,)))
+    assert s.has_media is None
+    estimate(s)  # no history: walks every message
+    assert s.has_media is True
+    assert has_image(s)
+    plain = sig(cb.main_loop(3))
+    assert not has_image(plain) and plain.has_media is False

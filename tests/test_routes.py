@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from llmrouter.config import parse_config
-from llmrouter.routing.estimate import Estimate, Reported, estimate
+from llmrouter.routing.estimate import Estimate, Reported, estimate, kilo
 from llmrouter.routing.routes import (
     Decision,
     detect,
@@ -270,7 +270,7 @@ def test_long_context_from_bytes_alone() -> None:
     assert d.route == "long_context"
     est = estimate(s)
     assert est.source == "bytes"
-    assert d.reason == f"long_context: est {est.tokens // 1000}k > 60k (bytes)"
+    assert d.reason == f"long_context: est {kilo(est.tokens)} > 60k (bytes)"
 
 
 def test_long_context_from_usage_history() -> None:

@@ -8,7 +8,7 @@ knows will fail. Pure.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from llmrouter.routing.estimate import kilo
 from llmrouter.schema import Provider
@@ -19,11 +19,12 @@ def capable(
     providers: Mapping[str, Provider],
     *,
     tokens: int | None,
-    image: bool,
+    image: bool | Callable[[], bool],
 ) -> tuple[list[str], list[dict[str, str]]]:
     """(candidates that can serve, skipped entries for the JSONL `skipped` list).
 
-    A skipped entry is {"provider", "reason": "context" | "vision", "detail"}.
+    A skipped entry is {"provider", "reason": "context" | "vision", "detail"}. `image` may be a
+    callable (e.g. `lambda: routes.has_image(sig)`), asked only if a candidate lacks vision.
     """
     kept: list[str] = []
     skipped: list[dict[str, str]] = []
@@ -32,7 +33,10 @@ def capable(
         if tokens is not None and p.context_window is not None and tokens > p.context_window:
             detail = f"est {kilo(tokens)} > window {kilo(p.context_window)}"
             skipped.append({"provider": n, "reason": "context", "detail": detail})
-        elif image and not p.vision:
+            continue
+        if not p.vision and not isinstance(image, bool):
+            image = image()
+        if image is True and not p.vision:
             skipped.append({"provider": n, "reason": "vision", "detail": "request has an image"})
         else:
             kept.append(n)

@@ -31,8 +31,7 @@ from llmrouter.routing.signals import ATTRIBUTION_PREFIX, Signals
 
 CACHE_TTL = 300.0  # Anthropic's default prompt cache; OpenAI clears after 5-10 min idle
 CACHE_TTL_1H = 3600.0  # cache_control {"ttl": "1h"}
-# Inside a JSON string every quote is escaped, so this byte sequence is only ever structure.
-_TTL_1H = (b'"ttl":"1h"', b'"ttl": "1h"')
+_TTL_TAIL = 3  # messages from the end whose blocks may carry the moving breakpoint
 _REMINDER = re.compile(r"<system-reminder>.*?</system-reminder>\s*", re.DOTALL)
 _LEGACY_SESSION = re.compile(r"_session_([0-9A-Za-z-]+)$")
 
@@ -68,8 +67,26 @@ def conversation_of(sig: Signals, profile: str) -> Conversation | None:
 
 
 def cache_ttl(sig: Signals) -> float:
-    """1 h when any cache_control of the request asks for it, else 5 min."""
-    return CACHE_TTL_1H if any(t in sig.body for t in _TTL_1H) else CACHE_TTL
+    """1 h when a cache_control of the request asks for it, else 5 min.
+
+    Looked for where clients put breakpoints: the tools, the system blocks and the last few
+    messages (the breakpoint that moves with the conversation), not the whole history.
+    """
+    p = sig.payload
+    places: list[Any] = []
+    for key in ("tools", "system"):
+        v = p.get(key)
+        if isinstance(v, list):
+            places.extend(v)
+    for msg in sig.messages[-_TTL_TAIL:]:
+        content = msg.get("content") if isinstance(msg, dict) else None
+        if isinstance(content, list):
+            places.extend(content)
+    for block in places:
+        cc = block.get("cache_control") if isinstance(block, dict) else None
+        if isinstance(cc, dict) and cc.get("ttl") == "1h":
+            return CACHE_TTL_1H
+    return CACHE_TTL
 
 
 def _digest(text: str) -> str:

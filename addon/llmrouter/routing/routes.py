@@ -24,9 +24,6 @@ from llmrouter.schema import BUILTIN_ROUTES, DEFAULT_TIMEOUTS, Profile, Provider
 
 ROUTE_HEADER = "x-router-route"
 _IMAGE_TYPES = frozenset(("image", "document", "image_url", "input_image", "file", "input_file"))
-# Cheap pre-check on the raw body before walking blocks: every image/document block type
-# above contains one of these words.
-_IMAGE_HINTS = (b'"image', b'"document"', b'"file"', b'"input_file"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,8 +182,6 @@ def _web_search(profile: Profile, sig: Signals, est: _Lazy) -> str | None:
 
 
 def _image(profile: Profile, sig: Signals, est: _Lazy) -> str | None:
-    if not any(h in sig.body for h in _IMAGE_HINTS):
-        return None
     kind = image_in_last_user_turn(sig.messages)
     return None if kind is None else f"{kind} block in the last user turn"
 
@@ -238,12 +233,14 @@ def image_in_last_user_turn(messages: list[Any]) -> str | None:
 
 def has_image(sig: Signals) -> bool:
     """An image or document anywhere in the conversation: for the `vision: false` filter, since
-    a text-only provider cannot read the history either."""
-    if not any(h in sig.body for h in _IMAGE_HINTS):
-        return False
-    return any(
-        isinstance(m, dict) and _image_in(m.get("content", m.get("output"))) for m in sig.messages
-    )
+    a text-only provider cannot read the history either. A walk over the content blocks (no
+    string is scanned): ask it only when a candidate has `vision: false`."""
+    if sig.has_media is None:
+        sig.has_media = any(
+            isinstance(m, dict) and _image_in(m.get("content", m.get("output")))
+            for m in sig.messages
+        )
+    return sig.has_media
 
 
 def _image_in(content: Any) -> str | None:

@@ -33,8 +33,10 @@ class Signals:
     path: str  # without the query string
     headers: dict[str, str]  # lowercase names; repeated headers joined with ", "
     payload: dict[str, Any]
-    body: bytes  # raw, for cheap substring pre-checks (never re-parsed)
+    body: bytes  # raw; only its length is used (never re-parsed or scanned)
     api: str  # "anthropic" | "openai"
+    # Memo of the first walk over every message's blocks (estimate or has_image): any media?
+    has_media: bool | None = None
 
     @classmethod
     def of(
