@@ -383,7 +383,9 @@ def test_policy_of_the_profile_itself() -> None:
     assert (pol.route, pol.providers, pol.strategy, dict(pol.weights)) == (
         None, ("a", "b"), "round-robin", {"a": 2},
     )  # fmt: skip
-    assert (pol.affinity, pol.affinity_ttl, pol.fallback, pol.counter) == (False, 60, False, "")
+    assert (pol.affinity, pol.affinity_ttl, pol.fallback) == (False, 60, False)
+    assert pol.counter("p") == "p"
+    assert policy_for(profile({"think": {}}), "think").counter("p") == "p/think"
 
 
 def test_model_precedence() -> None:

@@ -280,10 +280,9 @@ class Policy:
     affinity_ttl: float | None
     translate: bool
 
-    @property
-    def counter(self) -> str:
-        """The round-robin counter this policy turns (one per profile, one per route)."""
-        return "" if self.route is None else self.route
+    def counter(self, profile: str) -> str:
+        """The round-robin counter this policy turns: one per profile, one per route."""
+        return profile if self.route is None else f"{profile}/{self.route}"
 
     def model_for(self, provider: Provider, requested: str | None) -> str | None:
         """The model really sent: route `model` / `models` > provider `models` > requested."""
