@@ -95,6 +95,15 @@ class Provider(Timeouts):
     price: Price | None = Field(
         None, description="USD per million tokens; overrides genai-prices for every model"
     )
+    context_window: int | None = Field(
+        None,
+        ge=1,
+        description="Input tokens this provider's model accepts. A request estimated above it is "
+        "never sent here (skipped: context). Absent: no limit known.",
+    )
+    vision: bool = Field(
+        True, description="false: requests with an image or document are never sent here"
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -109,6 +118,112 @@ class Provider(Timeouts):
         except ValueError as e:
             raise ValueError(f"has a bad port: {e}") from None
         return v.rstrip("/")
+
+
+# Checked in this order after custom routes; a profile uses only the ones it defines.
+BUILTIN_ROUTES: tuple[str, ...] = (
+    "long_context",
+    "subagent",
+    "background",
+    "web_search",
+    "image",
+    "think",
+)
+_ROUTE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+
+
+def _duplicates(v: list[str]) -> list[str]:
+    dup = sorted({p for p in v if v.count(p) > 1})
+    if dup:
+        raise ValueError(f"lists {', '.join(dup)} more than once")
+    return v
+
+
+class RouteMatch(_Model):
+    """A custom route's conditions; every one given must hold."""
+
+    model: list[str] | None = Field(
+        None, description="Globs of the requested model (one string or a list)"
+    )
+    header: dict[str, str] | None = Field(
+        None,
+        description="Request header name -> regex searched in its value (anchor with ^ $); an "
+        "absent header does not match",
+    )
+    path: str | None = Field(None, description="Glob of the request path, without the query")
+    min_tokens: int | None = Field(
+        None, ge=1, description="Estimated input tokens at least this many"
+    )
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("header")
+    @classmethod
+    def _check_regexes(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        if v is None:
+            return v
+        bad = []
+        for name, pattern in v.items():
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                bad.append(f"{name}: {pattern!r} is not a valid regex ({e})")
+        if bad:
+            raise ValueError("; ".join(bad))
+        return {name.lower(): pattern for name, pattern in v.items()}
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> RouteMatch:
+        if (
+            self.model is None
+            and self.header is None
+            and self.path is None
+            and (self.min_tokens is None)
+        ):
+            raise ValueError("needs at least one of model, header, path, min_tokens")
+        return self
+
+
+class Route(Timeouts):
+    """A scenario route. Every absent field inherits the profile's value."""
+
+    providers: list[str] | None = Field(
+        None, min_length=1, description="Candidates of this route, in configured order"
+    )
+    strategy: Strategy | None = Field(None, description="Default: the profile's strategy")
+    weights: dict[str, NonNegative] | None = Field(
+        None, description="Default: the profile's weights"
+    )
+    deadline: Seconds | None = Field(None, description="Default: the profile's deadline (s)")
+    model: str | None = Field(None, description="Model sent to every candidate of this route")
+    models: dict[str, str] | None = Field(
+        None,
+        description="Glob of the requested model -> model sent; before the providers' own `models`",
+    )
+    fallback: bool = Field(
+        True,
+        description="When every candidate of the route fails, try the profile's own candidates",
+    )
+    affinity: bool | None = Field(None, description="Default: the profile's affinity")
+    affinity_ttl: Seconds | None = Field(None, description="Default: the profile's affinity_ttl")
+    translate: bool | None = Field(None, description="Default: the profile's translate")
+    match: RouteMatch | None = Field(
+        None, description="Conditions of a custom route (a built-in route has none)"
+    )
+
+    @field_validator("providers")
+    @classmethod
+    def _no_duplicates(cls, v: list[str] | None) -> list[str] | None:
+        return v if v is None else _duplicates(v)
+
+    @model_validator(mode="after")
+    def _one_model_field(self) -> Route:
+        if self.model is not None and self.models is not None:
+            raise ValueError("give `model` or `models`, not both")
+        return self
 
 
 class Profile(Timeouts):
@@ -137,6 +252,42 @@ class Profile(Timeouts):
     min_samples: int = Field(
         5, ge=1, description="least-latency: samples before a provider counts as warm"
     )
+    routes: dict[str, Route] = Field(
+        default_factory=dict,
+        description="Scenario routes: built-in names (long_context, subagent, background, "
+        "web_search, image, think) or custom ones with `match:`. Absent fields inherit this "
+        "profile's values.",
+    )
+    long_context_threshold: int = Field(
+        60000, ge=1, description="long_context: estimated input tokens above this"
+    )
+    background_models: list[str] = Field(
+        default_factory=lambda: ["*haiku*"],
+        description="background: globs of the requested model",
+    )
+    think_min_budget: int = Field(
+        1024, ge=0, description="think: least thinking.budget_tokens of explicit thinking"
+    )
+    think_efforts: list[str] = Field(
+        default_factory=lambda: ["high", "xhigh"],
+        description="think: OpenAI reasoning efforts that count as thinking",
+    )
+    affinity: bool = Field(
+        True, description="Keep a conversation on the provider that holds its prompt cache"
+    )
+    affinity_ttl: Seconds | None = Field(
+        None,
+        description="How long a conversation stays bound after its last success (s). Default: "
+        "the cache's, 300, or 3600 when the request asks for the 1-hour cache.",
+    )
+    translate: bool = Field(
+        True, description="Allow providers of the other API, with the request translated"
+    )
+
+    @field_validator("background_models", "think_efforts", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
 
     @field_validator("unknown_price", mode="before")
     @classmethod
@@ -162,10 +313,7 @@ class Profile(Timeouts):
     @field_validator("providers")
     @classmethod
     def _no_duplicates(cls, v: list[str]) -> list[str]:
-        dup = sorted({p for p in v if v.count(p) > 1})
-        if dup:
-            raise ValueError(f"lists {', '.join(dup)} more than once")
-        return v
+        return _duplicates(v)
 
 
 class Health(_Model):
@@ -319,6 +467,17 @@ class RouterConfig(_Model):
             raise ValueError("\n".join(errors))
         return self
 
+    @model_validator(mode="after")
+    def _check_routes(self) -> RouterConfig:
+        errors: list[str] = []
+        for pname, profile in self.profiles.items():
+            for rname, route in profile.routes.items():
+                errors.extend(_route_errors(f"profiles.{pname}.routes.{rname}", rname, route,
+                                            profile, self.providers))  # fmt: skip
+        if errors:
+            raise ValueError("\n".join(errors))
+        return self
+
     def timeouts(self, profile: Profile, provider: Provider) -> dict[str, float]:
         """Effective timeouts: provider, then profile, then `defaults`, then built-in."""
         out = {}
@@ -340,3 +499,36 @@ class RouterConfig(_Model):
         for profile in self.profiles.values():
             hosts.update(dict.fromkeys(profile.hosts))
         return list(hosts)
+
+
+def _route_errors(
+    path: str, name: str, route: Route, profile: Profile, providers: dict[str, Provider]
+) -> list[str]:
+    """What is wrong with one route, each line naming its path."""
+    builtin = ", ".join(BUILTIN_ROUTES)
+    if not _ROUTE_NAME.fullmatch(name):
+        return [f"{path}: a route name is letters, digits, _ . - (it travels in a header)"]
+    if name in BUILTIN_ROUTES and route.match is not None:
+        return [
+            f"{path}.match: {name!r} is a built-in route, detected by its own signals; give "
+            f"a custom route another name"
+        ]
+    if name not in BUILTIN_ROUTES and route.match is None:
+        return [
+            f"{path}: unknown route {name!r}; built-in routes are {builtin}, and a custom "
+            f"route needs a `match:` block"
+        ]
+    errors = []
+    for i, prov in enumerate(route.providers or ()):
+        if prov not in providers:
+            errors.append(
+                f"{path}.providers[{i}]: unknown provider {prov!r}; known: {', '.join(providers)}"
+            )
+    members = route.providers or profile.providers
+    for prov in route.weights or ():
+        if prov not in members:
+            errors.append(
+                f"{path}.weights.{prov}: {prov!r} is not one of this route's providers "
+                f"({', '.join(members)})"
+            )
+    return errors

@@ -4,6 +4,11 @@ The pick goes first; the rest follow as the failover order. Healthy candidates a
 before cooling ones, each group in the strategy's own order. Every sort is stable, so ties keep
 the configured order. Pure: no I/O, no mitmproxy imports; the only state is the round-robin
 counters and the RNG, both owned by `Selector` and replaceable in tests.
+
+With a conversation key, round-robin and weighted order the healthy candidates by rendezvous
+hashing of that key (weighted: with the weights) instead of the counter or the RNG: the
+parallel first requests of one conversation agree, on every instance, and conversations still
+spread evenly (by weight). The counter does not move for them.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
+
+from llmrouter.routing.affinity import rendezvous
 
 UnknownPrice = Literal["last", "exclude"] | float
 
@@ -56,7 +63,11 @@ class Selector:
         explore: float = 0.05,
         min_samples: int = 5,
         unknown_price: UnknownPrice = "last",
+        conversation: str | None = None,
     ) -> Selection:
+        """Order `candidates` by `strategy`. `profile` names the round-robin counter (one per
+        profile, one per route); `conversation` (a hashed key) turns round-robin and weighted
+        into rendezvous hashing."""
         healthy: list[Candidate] = []
         cooling: list[Candidate] = []
         for c in candidates:  # disabled ones are dropped here: no counter, no share
@@ -64,7 +75,9 @@ class Selector:
                 (healthy if c.healthy else cooling).append(c)
         if not healthy and not cooling:  # nothing to order; no counter moves, no RNG draw
             return Selection((), f"{strategy}: no enabled candidate")
-        if strategy == "round-robin":
+        if conversation is not None and strategy in ("round-robin", "weighted"):
+            order, reason, explored = _rendezvous(strategy, conversation, healthy, cooling)
+        elif strategy == "round-robin":
             order, reason, explored = self._round_robin(profile, healthy, cooling)
         elif strategy == "weighted":
             order, reason, explored = self._weighted(healthy, cooling)
@@ -147,6 +160,26 @@ class Selector:
 
 
 _Out = tuple[tuple[str, ...], str, bool]  # order, reason, explored
+
+
+def _rendezvous(
+    strategy: str, key: str, healthy: list[Candidate], cooling: list[Candidate]
+) -> _Out:
+    """Round-robin (uniform) or weighted, chosen by the conversation's rendezvous hash."""
+    weighted = strategy == "weighted"
+    rest = sorted(cooling, key=_neg_weight) if weighted and len(cooling) > 1 else cooling
+    if not healthy:
+        return _names(rest), f"{strategy}: all cooling", False
+    names = [c.name for c in healthy]
+    order = rendezvous(key, names, [c.weight for c in healthy] if weighted else None)
+    total = sum(c.weight for c in healthy)
+    first = next(c for c in healthy if c.name == order[0])
+    if weighted and total > 0:
+        share = f"{first.weight / total:.0%} share"
+    else:
+        share = f"1 of {len(healthy)}"
+    reason = f"{strategy}: conversation rendezvous, {share} -> {first.name}"
+    return (*order, *(c.name for c in rest)), reason, False
 
 
 def _neg_weight(c: Candidate) -> float:

@@ -11,6 +11,10 @@ else ``default``. Every inference answer contains "Hello from NAME." so tests ca
 who answered. Stream-only faults on a non-stream request degrade sensibly:
 ``stall_before_token`` hangs, ``inband_error`` answers ``status``, ``cut``/``stall_after``
 send the headers and half the body, then close / stall.
+
+``prompt_cache=PromptCache()`` (CLI ``--prompt-cache``) simulates a prompt cache per
+conversation: cache-read tokens for a prefix seen within its TTL, cache writes otherwise
+(see ``_fakecache``). Token counts a Behaviour sets win over the simulation.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import Any, Literal, NoReturn, get_args
 
 from aiohttp import web
 
+from llmrouter.tools._fakecache import PromptCache
 from llmrouter.tools._fakepayloads import APIS, Api, Reply, reason, split_text
 
 Kind = Literal[
@@ -119,8 +124,10 @@ class FakeProvider:
         faults: dict[str, float] | None = None,
         seed: int = 0,
         ssl_context: ssl.SSLContext | None = None,
+        prompt_cache: PromptCache | None = None,
     ) -> None:
         self.name = name
+        self.prompt_cache = prompt_cache
         self._default = default or Behaviour()
         self._faults = dict(faults or {})
         for fault_name in self._faults:
@@ -250,17 +257,23 @@ class FakeProvider:
         finally:
             self._live.discard(transport)  # type: ignore[arg-type]
 
-    def _reply(self, api: Api, b: Behaviour, req: dict[str, Any], size: int) -> Reply:
+    def _reply(
+        self, api: Api, b: Behaviour, req: dict[str, Any], size: int, headers: dict[str, str]
+    ) -> Reply:
         pieces = split_text(self.name, b.deltas)
         opts = req.get("stream_options")
+        inp, read, write = max(1, size // 4), 0, 0
+        if self.prompt_cache is not None and api.name != "embeddings":
+            c = self.prompt_cache.account(api.name, req, headers)
+            inp, read, write = c.input_tokens, c.cache_read, c.cache_write
         return Reply(
             id=f"{api.id_prefix}fake{self.name}{next(self._ids):08d}",
             model=str(req.get("model", "fake-model")),
             pieces=pieces,
-            input_tokens=b.input_tokens if b.input_tokens is not None else max(1, size // 4),
+            input_tokens=b.input_tokens if b.input_tokens is not None else inp,
             output_tokens=b.output_tokens if b.output_tokens is not None else len(pieces),
-            cache_read=b.cache_read_tokens or 0,
-            cache_write=b.cache_write_tokens or 0,
+            cache_read=b.cache_read_tokens if b.cache_read_tokens is not None else read,
+            cache_write=b.cache_write_tokens if b.cache_write_tokens is not None else write,
             include_usage=isinstance(opts, dict) and opts.get("include_usage") is True,
             created=int(time.time()),
             request=req,
@@ -283,7 +296,8 @@ class FakeProvider:
             return web.json_response(
                 api.error(b.status, message), status=b.status, headers=self._headers(b.headers)
             )
-        reply = self._reply(api, b, req, size)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        reply = self._reply(api, b, req, size, headers)
         if stream:
             return await self._stream(request, api, reply, b)
         data = json.dumps(api.body(reply)).encode()
@@ -356,11 +370,17 @@ class FakeProviderPool:
         seed: int = 0,
         ssl_context: ssl.SSLContext | None = None,
         port: int = 0,
+        prompt_cache: PromptCache | None = None,
     ) -> FakeProvider:
         if self._closed:
             raise RuntimeError("pool is closed")
         fake = FakeProvider(
-            name, default=default, faults=faults, seed=seed, ssl_context=ssl_context
+            name,
+            default=default,
+            faults=faults,
+            seed=seed,
+            ssl_context=ssl_context,
+            prompt_cache=prompt_cache,
         )
         self._run(fake.start(port=port))
         self._providers.append(fake)
@@ -403,7 +423,10 @@ async def _serve_cli(args: argparse.Namespace) -> int:
         ttft=args.ttft, interval=args.interval, deltas=args.deltas, delay=args.delay
     )
     faults = parse_faults(args.faults) if args.faults else None
-    fake = FakeProvider(args.name, default=default, faults=faults, seed=args.seed)
+    cache = PromptCache() if args.prompt_cache else None
+    fake = FakeProvider(
+        args.name, default=default, faults=faults, seed=args.seed, prompt_cache=cache
+    )
     await fake.start(port=args.port)
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -429,6 +452,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deltas", type=int, default=3)
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--prompt-cache", action="store_true", help="simulate a prompt cache per conversation"
+    )
     return asyncio.run(_serve_cli(parser.parse_args(argv)))
 
 
