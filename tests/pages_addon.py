@@ -1,0 +1,63 @@
+"""Phase-1 stand-in for the Router's own pages: load after the router
+(`mitmdump -s addon/router.py -s tests/pages_addon.py`).
+
+It does what the phase-2 wiring will do inside `Router`: TLS-intercept llmrouter.invalid, feed
+every attempt record to the metrics, and answer the reserved host from the request hook with
+`proxy.pages`. Tests use it until that wiring lands; then they drop the second `-s`. The pages
+say "not running" (503) until the router's start-up finished: tests wait for /healthz first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmrouter.proxy.metrics import Metrics
+from llmrouter.proxy.pages import (
+    ALLOW_PATTERN,
+    Pages,
+    Status,
+    allow_hosts_with_pages,
+    answer,
+    status_of,
+)
+from mitmproxy import ctx, http
+
+
+class PagesStandIn:
+    def __init__(self) -> None:
+        self.metrics = Metrics()
+        self.pages = Pages(self.metrics)
+        self.ready = False  # the router's `running` (which makes the engine) has finished
+
+    @staticmethod
+    def _router() -> Any:
+        return ctx.master.addons.get("router")
+
+    def configure(self, updated: set[str]) -> None:
+        current = list(ctx.options.allow_hosts)
+        if current and ALLOW_PATTERN not in current:
+            ctx.options.update(allow_hosts=allow_hosts_with_pages(current))
+
+    def running(self) -> None:
+        engine = self._router().engine
+        write = engine.write
+
+        def tee(record: dict[str, Any]) -> None:
+            write(record)
+            self.metrics.observe(record)
+
+        engine.write = tee
+        self.ready = True
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        answer(flow, self.pages, self._status)
+
+    def _status(self) -> Status | None:
+        r = self._router()
+        if not self.ready or r is None or r.config is None or r.engine is None:
+            return None
+        return status_of(r.config, r.engine, pending=r.handoff.pending,
+                         config=ctx.options.router_config)  # fmt: skip
+
+
+addons = [PagesStandIn()]
