@@ -1,5 +1,5 @@
 """`python -m llmrouter.doctor`: green on a good setup (a real mitmdump), and each failure names
-its fix. Phase 1: `tests/pages_addon.py` stands in for the Router's own pages."""
+its fix. Phase 1: `tests/observe_addon.py` stands in for the Router's own pages."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from llmrouter.tools._doctorchecks import parse_proxy, tls_get
 from llmrouter.tools.doctor import main
 from routerproc import RouterProc, TestCA, free_port, provider, wait_for
 
-STANDIN = str(Path(__file__).with_name("pages_addon.py"))
+STANDIN = str(Path(__file__).with_name("observe_addon.py"))
 CONFIG = {
     "providers": {"a": provider("http://127.0.0.1:9", api_key="${DOCTOR_TEST_KEY}")},
     "profiles": {"default": {"hosts": ["localhost"], "providers": ["a"]}},

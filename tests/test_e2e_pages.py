@@ -1,7 +1,7 @@
 """End to end: the router's pages at llmrouter.invalid through a real mitmdump, over http and
 https, with metric values that match a known sequence of attempts.
 
-Phase 1: `tests/pages_addon.py` stands in for the Router's own wiring of `proxy.pages`.
+Phase 1: `tests/observe_addon.py` stands in for the Router's own wiring of `proxy.pages`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from routerproc import RouterProc, curl, provider, wait_for
 
 pytestmark = pytest.mark.e2e
-STANDIN = str(Path(__file__).with_name("pages_addon.py"))
+STANDIN = str(Path(__file__).with_name("observe_addon.py"))
 
 
 def _get(r: RouterProc, url: str) -> tuple[int, str]:

@@ -36,3 +36,18 @@ def test_cut_at_an_event_end_with_a_marker() -> None:
     text = render_response(copy.body(), "text/event-stream", "/v1/messages")
     assert "[copy truncated at 900 bytes: the rest reached the client but is not kept]" in text
     assert text.startswith("anthropic answer · model claude-sonnet-4-5")
+
+
+def test_tee_as_a_flow_stream_callable() -> None:
+    from mitmproxy.test import tflow
+
+    f = tflow.tflow(resp=True)
+    assert f.response is not None
+    response = f.response
+    stream = anthropic_stream()
+    copy = StreamCopy(limit=len(stream))
+    response.stream = copy.tee(lambda body: setattr(response, "raw_content", body))
+    out = [response.stream(stream[i : i + 100]) for i in range(0, len(stream), 100)]
+    assert b"".join(out) == stream  # the client gets every byte, unchanged
+    assert response.stream(b"") == b""
+    assert response.raw_content == stream and response.get_text().startswith("event: ")

@@ -8,6 +8,8 @@ LLM view says it was cut. The client always gets the whole stream; only the copy
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from llmrouter.wire.render import truncation_marker
 
 DEFAULT_LIMIT = 1 << 20  # 1 MB
@@ -37,6 +39,20 @@ class StreamCopy:
         end = _event_end(kept)
         self._chunks, self._size = [kept[:end]], end
         self.truncated = True
+
+    def tee(self, on_end: Callable[[bytes], None]) -> Callable[[bytes], bytes]:
+        """A `flow.response.stream` callable: passes each chunk on unchanged, copies it, and
+        hands the copy to `on_end` at the end (mitmproxy calls it with b"" before the
+        `response` hook, so `-w` saves the copy)."""
+
+        def stream(chunk: bytes) -> bytes:
+            if chunk:
+                self.add(chunk)
+            else:
+                on_end(self.body())
+            return chunk
+
+        return stream
 
     def body(self) -> bytes:
         data = b"".join(self._chunks)

@@ -1,16 +1,19 @@
-"""Phase-1 stand-in for the Router's own pages: load after the router
-(`mitmdump -s addon/router.py -s tests/pages_addon.py`).
+"""Phase-1 stand-in for issue 16's wiring into the Router: load it after the router
+(`mitmdump -s addon/router.py -s tests/observe_addon.py`).
 
-It does what the phase-2 wiring will do inside `Router`: TLS-intercept llmrouter.invalid, feed
-every attempt record to the metrics, and answer the reserved host from the request hook with
-`proxy.pages`. Tests use it until that wiring lands; then they drop the second `-s`. The pages
-say "not running" (503) until the router's start-up finished: tests wait for /healthz first.
+It does what phase 2 will do inside `Router`: TLS-intercept llmrouter.invalid, feed every
+attempt record to the metrics and answer the reserved host from the request hook with
+`proxy.pages`; register the LLM content view; keep a bounded copy of each relayed stream as the
+flow's response body. Tests use it until that wiring lands; then they drop the second `-s`.
+The pages say "not running" (503) until the router's start-up finished: tests wait for
+/healthz first.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from llmrouter.proxy.contentview import LLMContentview
 from llmrouter.proxy.metrics import Metrics
 from llmrouter.proxy.pages import (
     ALLOW_PATTERN,
@@ -20,7 +23,8 @@ from llmrouter.proxy.pages import (
     answer,
     status_of,
 )
-from mitmproxy import ctx, http
+from llmrouter.wire.streamcopy import StreamCopy
+from mitmproxy import contentviews, ctx, http
 
 
 class PagesStandIn:
@@ -32,6 +36,10 @@ class PagesStandIn:
     @staticmethod
     def _router() -> Any:
         return ctx.master.addons.get("router")
+
+    def load(self, loader: Any) -> None:
+        if "llm" not in contentviews.registry:
+            contentviews.add(LLMContentview())
 
     def configure(self, updated: set[str]) -> None:
         current = list(ctx.options.allow_hosts)
@@ -51,6 +59,12 @@ class PagesStandIn:
 
     def request(self, flow: http.HTTPFlow) -> None:
         answer(flow, self.pages, self._status)
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        response = flow.response
+        if response is not None and response.stream is True:  # the router relays this one
+            copy = StreamCopy()
+            response.stream = copy.tee(lambda body: setattr(response, "raw_content", body))
 
     def _status(self) -> Status | None:
         r = self._router()
