@@ -4,13 +4,15 @@
 It does what phase 2 will do inside `Router`: TLS-intercept llmrouter.invalid, feed every
 attempt record to the metrics and answer the reserved host from the request hook with
 `proxy.pages`; register the LLM content view; keep a bounded copy of each relayed stream as the
-flow's response body. Tests use it until that wiring lands; then they drop the second `-s`.
-The pages say "not running" (503) until the router's start-up finished: tests wait for
-/healthz first.
+flow's response body; log one TLS-trust hint per client address. Tests use it until that wiring
+lands; then they drop the second `-s`. The pages say "not running" (503) until the router's
+start-up finished: tests wait for /healthz first.
 """
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
 from llmrouter.proxy.contentview import LLMContentview
@@ -23,14 +25,16 @@ from llmrouter.proxy.pages import (
     answer,
     status_of,
 )
+from llmrouter.proxy.tlshint import TlsHints
 from llmrouter.wire.streamcopy import StreamCopy
-from mitmproxy import contentviews, ctx, http
+from mitmproxy import contentviews, ctx, http, tls
 
 
-class PagesStandIn:
+class ObserveStandIn:
     def __init__(self) -> None:
         self.metrics = Metrics()
         self.pages = Pages(self.metrics)
+        self.hints = TlsHints()
         self.ready = False  # the router's `running` (which makes the engine) has finished
 
     @staticmethod
@@ -60,6 +64,16 @@ class PagesStandIn:
     def request(self, flow: http.HTTPFlow) -> None:
         answer(flow, self.pages, self._status)
 
+    def tls_failed_client(self, data: tls.TlsData) -> None:
+        r, conn = self._router(), data.conn
+        if r is None or r.index is None or conn.peername is None:
+            return
+        msg = self.hints.hint(conn.peername[0], conn.sni, conn.error or "",
+                              lambda host: r.index.intercepts(host, 443),
+                              Path(ctx.options.confdir).expanduser())  # fmt: skip
+        if msg:
+            logging.getLogger("llmrouter").warning(msg)
+
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         response = flow.response
         if response is not None and response.stream is True:  # the router relays this one
@@ -74,4 +88,4 @@ class PagesStandIn:
                          config=ctx.options.router_config)  # fmt: skip
 
 
-addons = [PagesStandIn()]
+addons = [ObserveStandIn()]

@@ -96,3 +96,21 @@ def test_pages_without_tls_trust_fail_clearly(
         capture_output=True, timeout=30, check=False, env={"PATH": "/usr/bin:/bin"},
     )  # fmt: skip
     assert out.returncode == 60, out  # SSL certificate problem
+
+
+def test_tls_hint_once_per_client(router: Callable[..., RouterProc], origin: FakeProvider) -> None:
+    config = {
+        "providers": {"a": provider("http://127.0.0.1:9")},
+        "profiles": {"default": {"hosts": ["localhost"], "providers": ["a"]}},
+    }
+    r = router(config, "-s", STANDIN)
+    url = origin.url.replace("127.0.0.1", "localhost") + "/v1/messages"
+    for _ in range(2):  # curl with the public roots only: it refuses the router's certificate
+        out = subprocess.run(["curl", "-sS", "--proxy", r.proxy, "-d", "{}", url],
+                             capture_output=True, timeout=30, check=False,
+                             env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+        assert out.returncode == 60, out
+    assert wait_for(lambda: "broke off TLS for localhost" in r.output(), 10)
+    log = r.output()
+    assert log.count("router: client 127.0.0.1 broke off TLS for localhost") == 1
+    assert f"NODE_EXTRA_CA_CERTS={r.conf}/mitmproxy-ca-cert.pem" in log
