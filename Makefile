@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 ARGS ?=
 
-.PHONY: run web test lint format unit e2e demo report schema bench chromium redis claude clean
+.PHONY: run web console doctor test lint format unit e2e demo report schema bench chromium redis claude clean
 
 # pyenv reads .python-version (3.12); otherwise take the first python >= 3.12 on PATH.
 $(PY):
@@ -32,6 +32,14 @@ run: $(STAMP)
 
 web: $(STAMP)
 	$(VENV)/bin/mitmweb -s addon/router.py --listen-host $(HOST) -p $(PORT) $(ARGS)
+
+# mitmproxy's console: type `:router.status`, `:router.explain @focus`, `:router.reload`.
+console: $(STAMP)
+	$(VENV)/bin/mitmproxy -s addon/router.py --listen-host $(HOST) -p $(PORT) $(ARGS)
+
+# Is everything in place for clients? CA, bundle, proxy, TLS, config; prints client settings.
+doctor: $(STAMP)
+	@$(PY) -m llmrouter.doctor --proxy http://$(HOST):$(PORT) $(ARGS)
 
 # The report test renders HTML in Debian's chromium.
 chromium:
@@ -74,7 +82,7 @@ demo: $(STAMP)
 	$(PY) -m llmrouter.tools.demo $(ARGS)
 
 report: $(STAMP)
-	$(PY) -m llmrouter.report $(ARGS)
+	@$(PY) -m llmrouter.report $(ARGS)
 
 schema: $(STAMP)
 	$(PY) -m llmrouter.config --schema > profiles.schema.json

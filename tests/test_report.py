@@ -321,41 +321,48 @@ def test_html_self_contained(tmp_path: Path, log: Path, capsys: pytest.CaptureFi
     with log.open("a") as f:  # finish the truncated line, then a hostile provider name
         f.write("\n" + json.dumps(_rec(90, "x1", evil, "m</script><script>alert(2)")) + "\n")
     _, page = _html(tmp_path, log, capsys)
-    assert page.count("* plotly.js v") == 1  # the library, inline, once
-    assert not re.search(r"<script[^>]*\ssrc\s*=", page, re.I)
-    assert not re.search(r"<link\b", page, re.I)
-    scripts = re.findall(r"<script\b[^>]*>(.*?)</script>", page, re.S)
-    library = [s for s in scripts if "* plotly.js v" in s]
-    assert len(library) == 1
-    rest = page.replace(library[0], "")
-    for needle in ("http://", "https://", "cdn", "//cdn", "@import", "url("):
-        assert needle not in rest.lower(), needle
-    assert page.count("<table>") == 3
-    for text in ("Traffic", "Latency of ok attempts", "Tokens and cost", "503 x1, timeout x1"):
-        assert text in page
+    # No script at all, nothing external, and a policy that would refuse it anyway.
+    assert not re.search(r"<script\b", page, re.I)
+    tags = re.findall(r"<[a-z][^>]*>", page, re.I)  # escaped log text starts with &lt;
+    assert not [
+        t
+        for t in tags
+        if re.search(r"\s(src|href|xlink:href)\s*=|^<(link|iframe|object|embed|img)\b", t, re.I)
+    ]
+    for needle in ("http://", "https://", "cdn", "@import", "url("):
+        assert needle not in page.lower(), needle
+    assert (
+        "Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'" in page
+    )
+    assert len(page) < 100_000  # was 4.8 MB with plotly.js inline
+    titles = re.findall(r"<h2>([^<]+)</h2><table>", page)
+    assert titles == ["Traffic", "Latency of ok attempts (ms)", "Tokens and cost",
+                      "Prompt cache by provider", "Prompt cache by profile"]  # fmt: skip
+    assert "503 x1, timeout x1" in page
     assert '<td class="l">anthropic</td><td class="l">claude-a</td>' in page
     assert evil not in page and "alert(2)" in page and "</script><script>alert" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
 
 
-def test_html_renders_in_chromium(
-    tmp_path: Path, log: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _chromium() -> str:
     chromium = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
     if not chromium:
         pytest.fail(
             f"{CHROMIUM} not found: `make test` installs it (Debian package `chromium`); "
             "or run `apt-get install -y chromium`"
         )
-    out, _ = _html(tmp_path, log, capsys)
-    profile = tmp_path / "chromium-profile"
+    return chromium
+
+
+def _render_in_chromium(page: Path, profile: Path) -> tuple[str, str]:
+    """The DOM after loading `page` with no network, and chromium's log (console included)."""
     profile.mkdir()
     cmd = [
-        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+        _chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
         "--no-first-run", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", f"--user-data-dir={profile}", "--virtual-time-budget=10000",
         "--host-resolver-rules=MAP * ~NOTFOUND",  # the page must need no network
-        "--dump-dom", out.as_uri(),
+        "--enable-logging=stderr", "--v=0", "--dump-dom", page.as_uri(),
     ]  # fmt: skip
     # Own process group, so the browser and its helpers can all be killed by the group id.
     proc = subprocess.Popen(
@@ -370,19 +377,227 @@ def test_html_renders_in_chromium(
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # leftover helpers, if any
-    html = dom.decode("utf-8", "replace")
-    assert proc.returncode == 0 and html, err.decode(errors="replace")[-2000:]
-    charts = {m.group(1): m.start() for m in re.finditer(r'id="chart-([a-z]+)"', html)}
-    assert list(charts) == ["ttft", "total", "cost", "requests"]
-    bounds = [*charts.values(), len(html)]
-    for (name, start), end in zip(charts.items(), bounds[1:], strict=True):
-        chart = html[start:end]
-        assert 'class="main-svg"' in chart, name
-        if name == "cost":
-            assert 'class="barlayer' in chart
-            assert re.search(r'class="trace bars".*?<g class="point"><path d="M', chart, re.S)
-        else:
-            assert 'class="scatterlayer' in chart
-            traces = re.findall(r'<g class="trace scatter', chart)
-            assert len(traces) == (2 if name == "ttft" else 3), name  # providers with data
-            assert re.search(r'<path class="js-line" d="M[^"]+L', chart), name
+    log = err.decode(errors="replace")
+    assert proc.returncode == 0 and dom, log[-2000:]
+    return dom.decode("utf-8", "replace"), log
+
+
+def _sections(html: str) -> dict[str, str]:
+    found = {
+        m.group(1): m.start()
+        for m in re.finditer(r'<section class="chart" id="chart-([a-z]+)"', html)
+    }
+    bounds = [*found.values(), len(html)]
+    return {
+        name: html[start:end] for (name, start), end in zip(found.items(), bounds[1:], strict=True)
+    }
+
+
+def test_html_renders_in_chromium(
+    tmp_path: Path, log: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, _ = _html(tmp_path, log, capsys)
+    html, chromium_log = _render_in_chromium(out, tmp_path / "chromium-profile")
+    assert "CONSOLE" not in chromium_log and "Refused to" not in chromium_log, chromium_log
+    charts = _sections(html)
+    assert list(charts) == ["attempts", "latency", "ttft", "total", "cost"]  # no cache saving
+    # Attempts by outcome: one rect per (bucket, outcome) with its count in the tooltip; they
+    # add up to every attempt in the log, and the failover layers are there.
+    tips = re.findall(r"<title>\d\d:\d\d:\d\d · ([^:<]+): (\d+)</title>", charts["attempts"])
+    by_label: dict[str, int] = {}
+    for label, n in tips:
+        by_label[label] = by_label.get(label, 0) + int(n)
+    assert by_label == {"ok": 11, "ok after failover": 2, "503": 3, "timeout": 1,
+                        "client_closed": 1}  # fmt: skip
+    # Box plots: ttft for the two providers that streamed, total for all three.
+    assert charts["latency"].count('<g class="box">') == 2 + 3
+    assert "anthropic: n 10 · p5 " in charts["latency"]
+    # Median lines: a path per provider with data, dots at each point.
+    assert charts["ttft"].count('<g class="series">') == 2
+    assert charts["total"].count('<g class="series">') == 3
+    assert re.search(r'<path class="line" d="M[^"]+L', charts["total"])
+    # Cumulative cost ends at each provider's priced total.
+    assert re.search(r"anthropic: \$0\.02</title>", charts["cost"])
+    assert re.search(r"openai: \$0\.51</title>", charts["cost"])
+
+
+# -- the redesign: buckets sized to the range, gaps, outcomes, views ---------------------------
+
+
+def _agg(recs: list[dict[str, Any]], **kw: Any) -> Report:
+    agg = Aggregator(**kw)
+    for r in recs:
+        agg.add(r)
+    return agg.result()
+
+
+@pytest.mark.parametrize(
+    ("span_s", "width"), [(30, 1), (60, 5), (3 * 3600, 300), (26 * 3600, 1800), (40 * 86400, 86400)]
+)
+def test_display_buckets_sized_to_the_range(span_s: int, width: int) -> None:
+    recs = [_rec(t, f"r{t}", "a", "m") for t in (0, span_s / 2, span_s)]
+    report = _agg(recs)
+    assert report.bucket_seconds == width
+    starts = [p.start for p in report.series["a"]]
+    assert (starts[-1] - starts[0]).total_seconds() // width + 1 <= 60
+    assert sum(p.attempts for p in report.series["a"]) == 3
+
+
+def test_median_lines_break_at_gaps() -> None:
+    from llmrouter.tools._reportcharts import median_chart
+
+    # Two busy minutes an hour apart: a line joins buckets inside each, never across the gap.
+    recs = [_rec(t, f"r{t}", "a", "m", total_ms=100.0 + t % 7) for t in range(0, 120, 3)]
+    recs += [_rec(3600 + t, f"s{t}", "a", "m", total_ms=200.0) for t in range(0, 120, 3)]
+    report = _agg(recs)
+    assert report.bucket_seconds == 300  # 62 minutes in at most 60 buckets
+    svg = median_chart(report, {"a": "#000"}, "total_p50", "total p50")
+    path = re.search(r'<path class="line" d="([^"]+)"', svg)
+    assert path is not None
+    assert path.group(1).count("M") == 2  # one run per busy stretch
+    assert svg.count("<circle") == len(report.series["a"])
+
+
+def test_outcomes_stack_and_order(log: Path) -> None:
+    report = aggregate_files(log_files(log))
+    assert report.outcomes == ["ok", "ok after failover", "503", "client_closed", "timeout"]
+    stacked: dict[str, int] = {}
+    for pts in report.series.values():
+        for p in pts:
+            assert sum(p.outcomes.values()) == p.attempts
+            for k, n in p.outcomes.items():
+                stacked[k] = stacked.get(k, 0) + n
+    assert stacked == {"ok": 11, "ok after failover": 2, "503": 3, "client_closed": 1,
+                       "timeout": 1}  # fmt: skip
+    assert sum(p.cost for pts in report.series.values() for p in pts) == pytest.approx(0.53)
+    a_ttft, a_total = report.latency["anthropic"]
+    assert a_ttft is not None and a_total is not None and a_ttft.n == 10
+    assert _close(a_ttft.p50, 500) and _close(a_ttft.p95, 1000) and _close(a_total.p5, 1000)
+    assert report.latency["bedrock"][0] is None  # no stream: no ttft
+
+
+def _rates(provider: str, model: str, total_in: int) -> tuple[float, float, float] | None:
+    # USD per million: input, cache read, cache write. "cheap" has no known price.
+    return None if provider == "cheap" else (3.0, 0.3, 3.75)
+
+
+def _views_dataset() -> list[dict[str, Any]]:
+    kw = {"profile": "work", "user": "alice"}
+    return [
+        # c1: written on a, read twice on a, then a fails and b serves it (a move).
+        _rec(0, "q1", "a", "m", route="default", conversation="c1", affinity="new",
+             input_tokens=1000, output_tokens=10, cache_write_tokens=900, cost_usd=0.005, **kw),
+        _rec(5, "q2", "a", "m", route="default", conversation="c1", affinity="bound",
+             input_tokens=1100, output_tokens=10, cache_read_tokens=900, cost_usd=0.001, **kw),
+        _fail(9, "q3", "a", "m", route="think", conversation="c1", affinity="bound", **kw),
+        _rec(10, "q3", "b", "m", attempt=2, route="think", conversation="c1",
+             affinity="rebound", input_tokens=1200, output_tokens=10, cache_write_tokens=1100,
+             cost_usd=0.006, **kw),
+        # c2: bob on the unpriced provider, with a cache read: counted, not compared.
+        _rec(20, "q4", "cheap", "m", route="default", conversation="c2", user="bob",
+             input_tokens=500, output_tokens=5, cache_read_tokens=400, cost_usd=0.0001),
+    ]  # fmt: skip
+
+
+def test_route_user_and_cache_views() -> None:
+    v = _agg(_views_dataset(), rates=_rates).views
+    assert list(v.routes) == ["default/default", "work/default", "work/think"]
+    wd, wt = v.routes["work/default"], v.routes["work/think"]
+    assert (wd.requests, wd.attempts, wd.served, wd.failovers) == (2, 2, 2, 0)
+    assert (wt.requests, wt.attempts, wt.served, wt.failovers) == (1, 2, 1, 1)
+    assert wd.cost == pytest.approx(0.006) and wd.input == 2100
+    alice, bob = v.users["alice"], v.users["bob"]
+    assert (alice.requests, alice.served, alice.input, alice.output) == (3, 3, 3300, 30)
+    assert alice.cost == pytest.approx(0.012) and bob.requests == 1
+    # Cache: a read 900 of 2100 input; no cache, those 900 pay 3.0 instead of 0.3, and the 900
+    # written pay 3.0 instead of 3.75.
+    a = v.cache_by_provider["a"]
+    assert (a.input, a.read, a.write, a.compared, a.uncompared) == (2100, 900, 900, 2, 0)
+    assert a.share == pytest.approx(900 / 2100)
+    assert a.paid == pytest.approx(0.006)
+    assert a.nocache == pytest.approx(0.006 + (900 * 2.7 - 900 * 0.75) / 1e6)
+    cheap = v.cache_by_provider["cheap"]
+    assert (cheap.read, cheap.compared, cheap.uncompared) == (400, 0, 1)
+    assert v.cache_by_profile["work"].input == 3300
+    assert (v.conversations, v.conversations_exact, v.moved, v.moves) == (2, True, 1, 1)
+    assert v.affinity == {"bound": 2, "new": 1, "rebound": 1}
+    top = v.top_conversations[0]
+    assert (top.key, top.requests, top.moves, top.providers, top.input) == (
+        "c1", 3, 1, ["a", "b"], 3300)  # fmt: skip
+
+
+def test_views_hidden_without_their_fields(log: Path) -> None:
+    v = aggregate_files(log_files(log)).views
+    assert not v.routes and not v.users and v.conversations == 0
+    assert list(v.cache_by_provider) == ["anthropic", "bedrock", "openai"]  # cache_* are there
+
+
+def test_views_text_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "router.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in _views_dataset()) + "\n")
+    assert main([str(path), "--config", str(tmp_path / "none.yaml")]) == 2
+    assert "no such config file" in capsys.readouterr().err
+    assert main([str(path)]) == 0
+    out = capsys.readouterr().out
+    titles = ("Routes (profile/route)", "Users", "Prompt cache by provider",
+              "Prompt cache by profile", "Conversations (largest by input tokens)")  # fmt: skip
+    for title in titles:
+        assert f"\n{title}\n" in out, title
+    assert re.search(r"^work/think\s+1\s+1\s+0\s+1\s", out, re.M)
+    assert re.search(r"^alice\s+3\s+3\s+0\s+3,300\s+30\s+\$0\.0120$", out, re.M)
+    assert re.search(r"^c1\s+3\s+1\s+a > b\s+3,300\s", out, re.M)
+    assert "2 conversations; 1 moved provider (1 moves" in out
+    assert "affinity: bound 2, new 1, rebound 1" in out
+    assert max(len(ln) for ln in out.splitlines() if not ln.startswith("Files:")) <= 100
+
+
+def test_conversations_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import llmrouter.tools._reportgroups as groups
+
+    monkeypatch.setattr(groups, "MAX_CONVERSATIONS", 1000)
+    agg = Aggregator()
+    for i in range(20_000):
+        agg.add(_rec(i, f"r{i}", "a", "m", conversation=f"c{i}", input_tokens=i))
+        if i == 9_999:
+            half = agg.footprint()
+    v = agg.result().views
+    assert agg.footprint() < 1.2 * half
+    assert v.conversations == 20_000 and not v.conversations_exact
+    assert v.top_conversations[0].key == "c19999"  # the largest survive eviction
+
+
+def test_closed_pipe_ends_quietly(log: Path) -> None:
+    r, w = os.pipe()
+    os.close(r)  # the reader is gone before the first byte: every write fails with EPIPE
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "llmrouter.report", str(log)],
+            stdout=w, stderr=subprocess.PIPE, timeout=60, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(w)
+    assert proc.returncode == 0 and proc.stderr == b"", proc.stderr.decode()
+
+
+def test_views_html_with_config_prices(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "router.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in _views_dataset()) + "\n")
+    config = tmp_path / "profiles.yaml"  # read leniently: an unset ${KEY} is no problem here
+    config.write_text(
+        "providers:\n  a:\n    base_url: https://a.example\n    api: anthropic\n"
+        "    api_key: ${UNSET_KEY}\n"
+        "    price: {input: 3, output: 15, cache_read: 0.3, cache_write: 3.75}\n"
+    )
+    out = tmp_path / "out.html"
+    assert main([str(path), "--config", str(config), "--html", str(out)]) == 0
+    text = capsys.readouterr().out
+    from llmrouter.tools._svg import value_label
+
+    saved = (900 * 2.7 - 900 * 0.75) / 1e6  # as in test_route_user_and_cache_views
+    row = rf"^a\s+2,100\s+900\s+900\s+42\.9%\s+\$0\.0060\s+\${0.006 + saved:.4f}\s+\${saved:.4f}$"
+    assert re.search(row, text, re.M)
+    page = out.read_text()
+    assert re.findall(r'<section class="chart" id="chart-([a-z]+)"', page) == [
+        "attempts", "latency", "total", "cost", "cache"]  # fmt: skip
+    assert f"a · no cache: {value_label(0.006 + saved, '$')}</title>" in page
+    assert "<h2>Routes (profile/route)</h2><table>" in page

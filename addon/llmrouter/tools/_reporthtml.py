@@ -1,8 +1,8 @@
-"""HTML page of the traffic report: the report's tables plus plotly charts, in one file.
+"""HTML page of the traffic report: the report's tables and inline SVG charts, in one file.
 
-The page must open with no network: plotly.js is embedded inline once (in the first chart)
-and nothing references an external URL. Every log-derived string is escaped, including trace
-names and bar labels, which plotly would otherwise read as pseudo-HTML (<b>, <a href>, ...).
+The page needs no network and runs no script: the charts are SVG drawn here, tooltips are SVG
+<title> elements, and a Content-Security-Policy of `default-src 'none'` makes the browser
+refuse anything external. Every log-derived string is escaped.
 """
 
 from __future__ import annotations
@@ -10,23 +10,34 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
+from llmrouter.tools import _reportcharts as charts
+
 if TYPE_CHECKING:
-    import plotly.graph_objects as go
+    from llmrouter.tools._reportagg import Report
+    from llmrouter.tools._reporttable import Table
 
-    from llmrouter.tools._reporttext import Table
-    from llmrouter.tools.report import Report
-
+_CSP = "default-src 'none'; style-src 'unsafe-inline'"
 _CSS = """
-body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em auto; max-width: 1200px;
+body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em auto; max-width: 1100px;
        padding: 0 1em; color: #222; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin: 1.6em 0 .3em; }
 table { border-collapse: collapse; margin: .4em 0; }
 th, td { padding: .25em .7em; border-bottom: 1px solid #ddd; white-space: nowrap; }
 th { background: #f4f4f4; text-align: left; }
 td.r, th.r { text-align: right; font-variant-numeric: tabular-nums; }
 tr.total td { font-weight: 600; border-top: 2px solid #999; }
-.meta { color: #555; } .note { color: #777; font-size: .9em; margin: 0; }
-.chart { height: 420px; }
+.meta { color: #555; margin: .1em 0; } .note { color: #777; font-size: .9em; margin: 0; }
+.chart svg { width: 100%; height: auto; display: block; }
+.chart p.sub { color: #666; margin: 0 0 .3em; font-size: .9em; }
+svg text { font: 12px system-ui, sans-serif; fill: #333; }
+svg text.tick { fill: #666; font-size: 11px; } svg text.axis { fill: #666; font-size: 11px; }
+svg .grid { stroke: #eee; } svg .axisline { stroke: #999; }
+svg .line { fill: none; stroke-width: 2; } svg .box line { stroke-width: 1.5; }
+svg .box line.median { stroke-width: 3; }
+.legend { display: flex; flex-wrap: wrap; gap: .3em 1.1em; font-size: .9em; margin: .2em 0; }
+.legend i { display: inline-block; width: .8em; height: .8em; margin-right: .35em;
+            border-radius: 2px; vertical-align: -.05em; }
+.legend small { color: #777; }
 """
 
 
@@ -38,96 +49,52 @@ def _table_html(t: Table) -> str:
         )
 
     body = "".join(f"<tr>{cells(r, 'td')}</tr>" for r in t.rows)
+    if t.total:
+        body += f'<tr class="total">{cells(t.total, "td")}</tr>'
     notes = "".join(f'<p class="note">{escape(n)}</p>' for n in t.notes)
     return (
         f"<h2>{escape(t.title)}</h2><table><thead><tr>{cells(t.headers, 'th')}</tr></thead>"
-        f'<tbody>{body}<tr class="total">{cells(t.total, "td")}</tr></tbody></table>{notes}'
+        f"<tbody>{body}</tbody></table>{notes}"
     )
 
 
-def _width(seconds: int) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size} {unit}"
-    return f"{seconds} s"
-
-
-def _figures(report: Report) -> list[tuple[str, str, go.Figure]]:
-    """(div id, title, figure) for each chart."""
-    import plotly.graph_objects as go
-    from plotly.colors import qualitative
-
-    palette = qualitative.Plotly
-    providers = sorted({r.provider for r in report.rows} | set(report.series))
-    color = {p: palette[i % len(palette)] for i, p in enumerate(providers)}
-    width = report.bucket_seconds
-
-    def over_time(metric: str, y_title: str) -> go.Figure:
-        fig = go.Figure()
-        for provider, points in report.series.items():
-            pts = [p for p in points if getattr(p, metric) is not None]
-            if not pts:  # e.g. no streams: no ttft
-                continue
-            fig.add_trace(
-                go.Scatter(
-                    x=[p.start.strftime("%Y-%m-%d %H:%M:%S") for p in pts],
-                    y=[getattr(p, metric) for p in pts],
-                    name=escape(provider, quote=False),
-                    mode="lines+markers",
-                    line={"color": color[provider]},
-                )
-            )
-        fig.update_layout(yaxis_title=y_title, xaxis_title=f"UTC, {_width(width)} buckets")
-        return fig
-
-    costs: dict[str, float] = {}
-    partial: set[str] = set()
-    for r in report.rows:
-        if r.cost_usd is not None:
-            costs[r.provider] = costs.get(r.provider, 0.0) + r.cost_usd
-        if r.unpriced:
-            partial.add(r.provider)
-    cost = go.Figure(
-        go.Bar(
-            x=[escape(p, quote=False) for p in costs],
-            y=list(costs.values()),
-            marker_color=[color[p] for p in costs],
-            text=["partial" if p in partial else "" for p in costs],
-        )
-    )
-    cost.update_layout(yaxis_title="USD (priced lines only)")
-    return [
-        ("chart-ttft", "p50 time to first token per provider (ok streams)",
-         over_time("ttft_p50", "ttft_ms p50")),
-        ("chart-total", "p50 total time per provider (ok attempts)",
-         over_time("total_p50", "total_ms p50")),
-        ("chart-cost", "Cost per provider", cost),
-        ("chart-requests", "Requests served over time", over_time("served", "requests served")),
+def _charts(report: Report) -> list[tuple[str, str, str, str]]:
+    """(id, title, subtitle, fragment) of each chart that has something to show."""
+    colours = charts.provider_colours(report)
+    found = [
+        ("attempts", "Attempts over time, by outcome",
+         "Every attempt, stacked by how it ended: the layers above ok are failovers and errors.",
+         charts.attempts_chart(report)),
+        ("latency", "Latency distribution per provider",
+         "Box p25 to p75, thick line p50, whiskers p5 to p95; log scale.",
+         charts.latency_boxes(report, colours)),
+        ("ttft", "Median time to first token over time", "ok streams; gaps are left open.",
+         charts.median_chart(report, colours, "ttft_p50", "ttft p50")),
+        ("total", "Median total time over time", "ok attempts; gaps are left open.",
+         charts.median_chart(report, colours, "total_p50", "total p50")),
+        ("cost", "Cumulative cost per provider", "Priced lines only.",
+         charts.cost_chart(report, colours)),
+        ("cache", "Prompt cache: paid vs the same tokens with no cache",
+         "Per provider, for lines with a known cache price.",
+         charts.cache_chart(report.views.cache_by_provider, colours)),
     ]  # fmt: skip
+    return [c for c in found if c[3]]
 
 
 def render_html(report: Report, tables: list[Table], header: list[str]) -> str:
     """The whole page; `tables` and `header` lines are the report's, formatted for display."""
-    parts = []
-    for i, (div_id, title, fig) in enumerate(_figures(report)):
-        fig.update_layout(
-            template="plotly_white", margin={"t": 30, "b": 50}, legend_title_text="provider"
-        )
-        div = fig.to_html(
-            full_html=False,
-            include_plotlyjs=i == 0,  # inline, once: the page must work offline
-            div_id=div_id,
-            default_height="100%",
-            config={"displaylogo": False, "responsive": True},
-        )
-        parts.append(f'<h2>{escape(title)}</h2><div class="chart">{div}</div>')
     meta = "".join(f'<p class="meta">{escape(line)}</p>' for line in header)
+    figures = "".join(
+        f'<section class="chart" id="chart-{cid}"><h2>{escape(title)}</h2>'
+        f'<p class="sub">{escape(sub)}</p>{fragment}</section>'
+        for cid, title, sub, fragment in _charts(report)
+    )
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>LLM router traffic report</title><style>{_CSS}</style></head><body>"
-        f"<h1>LLM router traffic report</h1>{meta}"
+        f"<h1>LLM router traffic report</h1>{meta}{figures}"
         + "".join(_table_html(t) for t in tables)
-        + "".join(parts)
         + "</body></html>\n"
     )

@@ -2,69 +2,39 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import textwrap
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from llmrouter.tools._reporttable import Table, clip, count, ms, share, usd
+from llmrouter.tools._reportviews import view_tables
+
 if TYPE_CHECKING:
-    from llmrouter.tools.report import Report, Row
+    from llmrouter.tools._reportagg import Report, Row
 
-
-@dataclass(frozen=True, slots=True)
-class Table:
-    """A report table as display strings, shared by the terminal and HTML renderers."""
-
-    title: str
-    headers: list[str]
-    align: str  # "l" or "r" per column
-    rows: list[list[str]]
-    total: list[str]
-    notes: list[str]
-
-
-def _count(n: int, compact: bool) -> str:
-    if compact and n >= 100_000:
-        for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-            if n >= div:
-                return f"{n / div:.4g}{unit}"
-    return f"{n:,}"
-
-
-def _ms(v: float | None) -> str:
-    return "-" if v is None else f"{v:.0f}"
-
-
-def _cost(r: Row) -> str:
-    if r.cost_usd is None:
-        return "n/a"
-    return (f"${r.cost_usd:.4f}" if r.cost_usd < 10 else f"${r.cost_usd:,.2f}") + (
-        "*" if r.cost_partial else ""
-    )
-
-
-def _clip(s: str, n: int, compact: bool) -> str:
-    return s[: n - 1] + "\u2026" if compact and len(s) > n else s
+__all__ = ["Table", "header_lines", "render_text", "tables"]
 
 
 def tables(report: Report, compact: bool = True) -> list[Table]:
-    """The three report tables; `compact` clips long names and abbreviates big counts."""
+    """The report's tables: traffic, latency, tokens and cost, then the route, user and cache
+    views whose fields appear in the log. `compact` clips long names and abbreviates counts."""
     rows = report.rows
 
     def cells(r: Row, *values: str) -> list[str]:
-        return [_clip(r.provider, 18, compact), _clip(r.model, 30, compact), *values]
+        return [clip(r.provider, 18, compact), clip(r.model, 30, compact), *values]
 
     def traffic(r: Row) -> list[str]:
-        share = "-" if r.first_try_share is None else f"{r.first_try_share:.1%}"
         fo = ", ".join(f"{k} x{n}" for k, n in r.failovers.items()) or "-"
-        return cells(r, _count(r.attempts, compact), _count(r.served, compact), share, fo)
+        first = share(r.first_try_share)
+        return cells(r, count(r.attempts, compact), count(r.served, compact), first, fo)
 
     def latency(r: Row) -> list[str]:
-        return cells(r, _count(r.ok_attempts, compact), _ms(r.ttft_p50), _ms(r.ttft_p95),
-                     _ms(r.total_p50), _ms(r.total_p95))  # fmt: skip
+        return cells(r, count(r.ok_attempts, compact), ms(r.ttft_p50), ms(r.ttft_p95),
+                     ms(r.total_p50), ms(r.total_p95))  # fmt: skip
 
     def usage(r: Row) -> list[str]:
         toks = (r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_write_tokens)
-        return cells(r, *(_count(n, compact) for n in toks), _cost(r))
+        return cells(r, *(count(n, compact) for n in toks), usd(r.cost_usd, r.cost_partial))
 
     cost_notes = []
     if any(r.cost_partial for r in [*rows, report.totals]):
@@ -84,6 +54,7 @@ def tables(report: Report, compact: bool = True) -> list[Table]:
         Table("Tokens and cost",
               [*who, "input", "output", "cache read", "cache write", "cost USD"], "llrrrrr",
               [usage(r) for r in rows], usage(report.totals), cost_notes),
+        *view_tables(report.views, compact),
     ]  # fmt: skip
 
 
@@ -119,7 +90,7 @@ def header_lines(report: Report, sources: list[str]) -> list[str]:
 
 
 def _text_table(t: Table, width: int = 100) -> list[str]:
-    grid = [t.headers, *t.rows, t.total]
+    grid = [t.headers, *t.rows, *([t.total] if t.total else [])]
     widths = [max(len(r[i]) for r in grid) for i in range(len(t.headers))]
     indent = sum(widths[:-1]) + 2 * (len(widths) - 1)
     out = [t.title, "-" * min(width, indent + widths[-1])]
@@ -127,7 +98,7 @@ def _text_table(t: Table, width: int = 100) -> list[str]:
         cells = zip(row, widths, t.align, strict=True)
         cols = [c.rjust(w) if a == "r" else c.ljust(w) for c, w, a in cells]
         line = "  ".join(cols).rstrip()
-        if n == len(grid) - 1:
+        if t.total and n == len(grid) - 1:
             out.append("-" * min(width, indent + widths[-1]))
         # A long last (left-aligned) column wraps at ", " under itself.
         if len(line) > width and t.align[-1] == "l" and ", " in row[-1]:
@@ -142,7 +113,8 @@ def _text_table(t: Table, width: int = 100) -> list[str]:
             out.extend(" " * indent + c for c in chunks[1:])
         else:
             out.append(line)
-    return [*out, *t.notes, ""]
+    notes = [ln for note in t.notes for ln in textwrap.wrap(note, width)]
+    return [*out, *notes, ""]
 
 
 def render_text(report: Report, sources: list[str]) -> str:

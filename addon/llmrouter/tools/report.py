@@ -2,314 +2,31 @@
 
 `python -m llmrouter.report [LOG ...] [--since 24h] [--until ...] [--html out.html]`
 
-The log is streamed line by line into `Aggregator`, which is pure (plain data in, plain data
-out) and keeps bounded state whatever the log size: latency percentiles come from log-bucketed
-histograms, the time series is re-bucketed coarser as the range grows, and failover detection
-only remembers requests whose last attempt was not final yet.
+The log is streamed line by line into `Aggregator` (`_reportagg`, pure, bounded state whatever
+the log size); `_reporttext` renders the terminal tables and `_reporthtml` the offline page.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import math
+import os
 import re
 import sys
-from collections import OrderedDict
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from llmrouter.tools._histogram import LogHistogram
+from llmrouter.tools._reportagg import Aggregator, Dist, Report, Row, SeriesPoint
+from llmrouter.tools._reportgroups import CacheRates
 from llmrouter.tools._reporttext import header_lines, render_text, tables
 
+__all__ = ["Aggregator", "Dist", "Report", "Row", "SeriesPoint", "aggregate_files", "log_files",
+           "main", "parse_time"]  # fmt: skip
+
 DEFAULT_LOG = Path("~/.mitmproxy/router.jsonl")
-# Bucket widths (seconds), each a multiple of the previous so that coarsening merges buckets
-# exactly; past the last one the width doubles.
-_WIDTHS = (1, 5, 10, 30, 60, 300, 600, 1800, 3600, 10800, 21600, 43200, 86400, 604800)
-# A non-final attempt waits this long (log time) or this many requests for the attempt that
-# follows it; after that it is taken as not followed (client gone, router restarted).
-_PENDING_HORIZON_S = 3600.0
-_PENDING_MAX = 100_000
+_REPO_CONFIG = Path(__file__).resolve().parents[3] / "profiles.yaml"
 _MAX_LINE = 1 << 20  # bytes; attempt lines are ~1 kB
-_TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One table row: a provider and model, or the totals (provider "TOTAL", model "")."""
-
-    provider: str
-    model: str
-    attempts: int
-    served: int  # final and ok here
-    first_try: int  # of served, those on attempt 1
-    failovers: dict[str, int]  # label ("503", "timeout", ...) -> attempts failed over away
-    ok_attempts: int
-    ttft_p50: float | None
-    ttft_p95: float | None
-    total_p50: float | None
-    total_p95: float | None
-    input_tokens: int
-    output_tokens: int
-    cache_read_tokens: int
-    cache_write_tokens: int
-    cost_usd: float | None  # None when no line was priced
-    unpriced: int  # lines with usage (or ok) but no cost_usd
-
-    @property
-    def first_try_share(self) -> float | None:
-        return self.first_try / self.served if self.served else None
-
-    @property
-    def cost_partial(self) -> bool:
-        return self.cost_usd is not None and self.unpriced > 0
-
-
-@dataclass(frozen=True, slots=True)
-class SeriesPoint:
-    start: datetime
-    ttft_p50: float | None
-    total_p50: float | None
-    served: int
-    attempts: int
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    rows: list[Row]
-    totals: Row
-    first_ts: datetime | None
-    last_ts: datetime | None
-    lines: int  # non-blank lines read
-    bad: int  # skipped: invalid JSON or fields
-    filtered: int  # valid but outside --since/--until
-    since: datetime | None
-    until: datetime | None
-    bucket_seconds: int
-    series: dict[str, list[SeriesPoint]]  # provider -> points in time order
-
-
-class _Stats:
-    """Accumulators of one provider/model (table row) or one provider and time bucket."""
-
-    __slots__ = ("attempts", "cost", "failovers", "first_try", "priced", "served", "tokens",
-                 "total", "ttft", "unpriced")  # fmt: skip
-
-    def __init__(self, precision: float = 0.01) -> None:
-        self.attempts = self.served = self.first_try = self.priced = self.unpriced = 0
-        self.failovers: dict[str, int] = {}
-        self.ttft, self.total = LogHistogram(precision), LogHistogram(precision)
-        self.tokens = [0, 0, 0, 0]
-        self.cost = 0.0
-
-    def merge(self, o: _Stats) -> None:
-        self.attempts += o.attempts
-        self.served += o.served
-        self.first_try += o.first_try
-        self.priced += o.priced
-        self.unpriced += o.unpriced
-        for k, n in o.failovers.items():
-            self.failovers[k] = self.failovers.get(k, 0) + n
-        self.ttft.merge(o.ttft)
-        self.total.merge(o.total)
-        self.tokens = [a + b for a, b in zip(self.tokens, o.tokens, strict=True)]
-        self.cost += o.cost
-
-    @property
-    def size(self) -> int:
-        return 1 + len(self.failovers) + self.ttft.bucket_count + self.total.bucket_count
-
-    def row(self, provider: str, model: str) -> Row:
-        q, fo = (0.5, 0.95), sorted(self.failovers.items(), key=lambda kv: (-kv[1], kv[0]))
-        latency = [h.quantile(x) for h in (self.ttft, self.total) for x in q]
-        cost = self.cost if self.priced else None
-        return Row(provider, model, self.attempts, self.served, self.first_try, dict(fo),
-                   self.total.count, *latency, *self.tokens, cost, self.unpriced)  # fmt: skip
-
-
-def _is_int(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _opt(obj: dict[str, Any], key: str, kind: type) -> Any:
-    """A field that may be null; a wrong type or a negative/non-finite number raises."""
-    v = obj.get(key)
-    if v is None or (kind is str and isinstance(v, str)):
-        return v
-    if kind is int and _is_int(v) and v >= 0:
-        return v
-    if kind is float and (_is_int(v) or isinstance(v, float)) and 0 <= v < math.inf:
-        return float(v)
-    raise ValueError(key)
-
-
-def _failover_label(outcome: str, status: int | None) -> str:
-    return str(status) if outcome == "http_error" and status is not None else outcome
-
-
-class Aggregator:
-    """Folds attempt-log objects into per provider/model statistics. Pure: no I/O.
-
-    Lines outside [since, until) are counted as filtered, but still let an earlier in-range
-    attempt learn that it was followed by another one (a failover).
-    """
-
-    def __init__(
-        self, since: datetime | None = None, until: datetime | None = None, max_points: int = 500
-    ) -> None:
-        self.since, self.until, self.max_points = since, until, max_points
-        self.lines = self.bad = self.filtered = 0
-        self._cells: dict[tuple[str, str], _Stats] = {}
-        self._first: datetime | None = None
-        self._last: datetime | None = None
-        self._width_i = 0  # index into the width ladder (past its end: doublings)
-        self._series: dict[str, dict[int, _Stats]] = {}  # provider -> time bucket -> stats
-        self._kspan: tuple[int, int] | None = None  # first and last time bucket seen
-        # request_id -> (attempt, cell key, failover label, epoch) of its last non-final attempt
-        self._pending: OrderedDict[str, tuple[int, tuple[str, str], str, float]] = OrderedDict()
-        self._newest = -math.inf
-
-    @property
-    def bucket_seconds(self) -> int:
-        i, last = self._width_i, len(_WIDTHS) - 1
-        return _WIDTHS[i] if i <= last else _WIDTHS[last] * 2 ** (i - last)
-
-    def add_line(self, line: str | bytes) -> None:
-        """One raw log line; blank lines are ignored, undecodable ones counted as bad."""
-        if not line.strip():
-            return
-        try:
-            obj = json.loads(line)
-        except (ValueError, RecursionError):  # ValueError includes UnicodeDecodeError
-            self.lines += 1
-            self.bad += 1
-            return
-        self.add(obj)
-
-    def add(self, obj: object) -> None:
-        """One decoded log object; counted as bad when a field the report uses is invalid."""
-        self.lines += 1
-        try:
-            if not isinstance(obj, dict):
-                raise ValueError("not an object")
-            rid, attempt, final = obj.get("request_id"), obj.get("attempt"), obj.get("final")
-            outcome, status, ts = obj.get("outcome"), obj.get("status"), obj.get("ts")
-            if not (isinstance(rid, str) or _is_int(rid)) or not _is_int(attempt) or attempt < 1:
-                raise ValueError("request_id/attempt")
-            if not isinstance(final, bool) or not isinstance(outcome, str) or not outcome:
-                raise ValueError("final/outcome")
-            if (status is not None and not _is_int(status)) or not isinstance(ts, str):
-                raise ValueError("status/ts")
-            when = datetime.fromisoformat(ts)
-            when = when if when.tzinfo else when.replace(tzinfo=UTC)
-            epoch = when.timestamp()
-            if not 0 <= epoch < 7.3e9:  # 1970..2201: anything else is garbage, not history
-                raise ValueError("ts out of range")
-            provider = _opt(obj, "provider", str) or "(none)"
-            model = _opt(obj, "model", str) or _opt(obj, "requested_model", str) or "-"
-            ttft, total = _opt(obj, "ttft_ms", float), _opt(obj, "total_ms", float)
-            tokens = [_opt(obj, k, int) for k in _TOKEN_FIELDS]
-            cost = _opt(obj, "cost_usd", float)
-        except (ValueError, OverflowError):
-            self.bad += 1
-            return
-        key = (provider, model)
-        in_range = (self.since is None or when >= self.since) and (
-            self.until is None or when < self.until
-        )
-        self._track_failover(str(rid), attempt, epoch)
-        if not in_range:
-            self.filtered += 1
-            return
-        if self._first is None or when < self._first:
-            self._first = when
-        if self._last is None or when > self._last:
-            self._last = when
-        cell = self._cells.get(key) or self._cells.setdefault(key, _Stats())
-        if not final:
-            label = _failover_label(outcome, status)
-            self._pending[str(rid)] = (attempt, key, label, epoch)
-        ok = outcome == "ok"
-        for s in (cell, self._point(provider, epoch)):
-            s.attempts += 1
-            if ok:
-                s.served += final
-                s.first_try += final and attempt == 1
-                if ttft is not None:
-                    s.ttft.add(ttft)
-                if total is not None:
-                    s.total.add(total)
-            for i, n in enumerate(tokens):
-                s.tokens[i] += n or 0
-            if cost is not None:
-                s.cost += cost
-                s.priced += 1
-            elif ok or any(tokens):  # a failure without usage had nothing to price
-                s.unpriced += 1
-
-    def _track_failover(self, rid: str, attempt: int, epoch: float) -> None:
-        # Attempts of one request are sequential and each line is written when its attempt
-        # ends, so a later attempt of the same request shows up after the one it replaced.
-        prev = self._pending.pop(rid, None)
-        if prev is not None and attempt > prev[0]:
-            fo = self._cells[prev[1]].failovers
-            fo[prev[2]] = fo.get(prev[2], 0) + 1
-        self._newest = max(self._newest, epoch)
-        horizon = self._newest - _PENDING_HORIZON_S
-        while self._pending:  # drop those never followed (client gone, router restarted)
-            oldest = next(iter(self._pending.values()))
-            if len(self._pending) < _PENDING_MAX and oldest[3] >= horizon:
-                break
-            self._pending.popitem(last=False)
-
-    def _point(self, provider: str, epoch: float) -> _Stats:
-        k = int(epoch // self.bucket_seconds)
-        lo, hi = self._kspan or (k, k)
-        self._kspan = (min(lo, k), max(hi, k))
-        while self._kspan[1] - self._kspan[0] >= self.max_points:
-            self._coarsen()
-            k = int(epoch // self.bucket_seconds)
-        points = self._series.setdefault(provider, {})
-        return points.get(k) or points.setdefault(k, _Stats(0.05))  # coarse: many of these
-
-    def _coarsen(self) -> None:
-        """Step to the next bucket width, merging buckets (exact: widths divide each other)."""
-        old = self.bucket_seconds
-        self._width_i += 1
-        new = self.bucket_seconds
-        for provider, points in self._series.items():
-            merged: dict[int, _Stats] = {}
-            for k, p in points.items():
-                if (nk := k * old // new) in merged:
-                    merged[nk].merge(p)
-                else:
-                    merged[nk] = p
-            self._series[provider] = merged
-        assert self._kspan is not None
-        self._kspan = (self._kspan[0] * old // new, self._kspan[1] * old // new)
-
-    def footprint(self) -> int:
-        """Entries retained (stats, histogram buckets, pending requests): to test the bound."""
-        points = (p for ps in self._series.values() for p in ps.values())
-        return len(self._pending) + sum(s.size for s in (*self._cells.values(), *points))
-
-    def result(self) -> Report:
-        totals, rows = _Stats(), []
-        for (provider, model), cell in sorted(self._cells.items()):
-            rows.append(cell.row(provider, model))
-            totals.merge(cell)
-        width = self.bucket_seconds
-        series = {
-            provider: [SeriesPoint(datetime.fromtimestamp(k * width, UTC), p.ttft.quantile(0.5),
-                                   p.total.quantile(0.5), p.served, p.attempts)
-                       for k, p in sorted(points.items())]
-            for provider, points in sorted(self._series.items())
-        }  # fmt: skip
-        return Report(rows, totals.row("TOTAL", ""), self._first, self._last, self.lines,
-                      self.bad, self.filtered, self.since, self.until, width, series)  # fmt: skip
 
 
 # --- I/O ------------------------------------------------------------------------------------
@@ -345,9 +62,12 @@ def iter_lines(paths: Iterable[Path]) -> Iterator[bytes]:
 
 
 def aggregate_files(
-    paths: Iterable[Path], since: datetime | None = None, until: datetime | None = None
+    paths: Iterable[Path],
+    since: datetime | None = None,
+    until: datetime | None = None,
+    rates: CacheRates | None = None,
 ) -> Report:
-    agg = Aggregator(since, until)
+    agg = Aggregator(since, until, rates=rates)
     for line in iter_lines(paths):
         agg.add_line(line)
     return agg.result()
@@ -370,6 +90,57 @@ def parse_time(text: str, now: datetime) -> datetime:
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
+def cache_rates(config: Path | None) -> CacheRates:
+    """Prices of cached tokens: the config's `price` overrides (read leniently: only `price` and
+    `base_url` of each provider, unset ${ENV} or all), else genai-prices by model."""
+    import yaml
+
+    from llmrouter.routing import pricing
+    from llmrouter.schema import Price
+
+    known: dict[str, tuple[Price | None, str | None]] = {}
+    try:
+        data = yaml.safe_load(config.read_text(encoding="utf-8")) if config else None
+    except (OSError, yaml.YAMLError):
+        data = None
+    providers = data.get("providers") if isinstance(data, dict) else None
+    for name, p in (providers or {}).items():
+        if not isinstance(p, dict):
+            continue
+        url = p.get("base_url") if isinstance(p.get("base_url"), str) else None
+        try:
+            price = Price.model_validate(p["price"]) if "price" in p else None
+        except ValueError:
+            price = None
+        known[str(name)] = (price, None if url is None or "${" in url else url.rstrip("/"))
+
+    def rates(provider: str, model: str, total_in: int) -> tuple[float, float, float] | None:
+        override, url = known.get(provider, (None, None))
+        try:
+            mp = pricing.price_of(model, override, url)
+        except Exception:  # genai-prices data problems must not sink the report
+            mp = None
+        if mp is None:
+            return None
+        return mp.input.at(total_in), mp.cache_read.at(total_in), mp.cache_write.at(total_in)
+
+    return rates
+
+
+def _quiet_pipe(write: Callable[[], Any]) -> bool:
+    """Run `write`; a reader that went away (`| head`) ends the output quietly (False)."""
+    try:
+        write()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's final flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m llmrouter.report",
@@ -381,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--html", metavar="OUT", help="also write a self-contained HTML page")
     parser.add_argument(
         "--no-rotated", action="store_true", help="do not read the rotated LOG.1 ... LOG.N"
+    )
+    parser.add_argument(
+        "--config",
+        metavar="PROFILES_YAML",
+        help="price overrides for the prompt-cache view (default: the repo's profiles.yaml)",
     )
     args = parser.parse_args(argv)
     now = datetime.now(UTC)
@@ -394,28 +170,35 @@ def main(argv: list[str] | None = None) -> int:
         path = Path(log).expanduser()
         found = log_files(path, rotated=not args.no_rotated)
         if not found:
-            print(f"{parser.prog}: error: no such log file: {path}", file=sys.stderr)
+            hint = ""
+            if path != DEFAULT_LOG.expanduser() and DEFAULT_LOG.expanduser().is_file():
+                hint = f" (the router's default log is {DEFAULT_LOG})"
+            elif not args.logs:
+                hint = " (start the router, or name a log; `router_log` sets where it writes)"
+            print(f"{parser.prog}: error: no such log file: {path}{hint}", file=sys.stderr)
             return 2
         files.extend(f for f in found if f not in files)
+    config = Path(args.config).expanduser() if args.config else _REPO_CONFIG
+    if args.config and not config.is_file():
+        print(f"{parser.prog}: error: no such config file: {config}", file=sys.stderr)
+        return 2
     try:
-        report = aggregate_files(files, since, until)
+        report = aggregate_files(files, since, until, cache_rates(config))
     except OSError as e:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return 2
     sources = [str(f) for f in files]
-    sys.stdout.write(render_text(report, sources))
-    if args.html:
-        from llmrouter.tools._reporthtml import render_html  # plotly only loads for --html
+    if args.html:  # first: a reader that closes the pipe early still gets the page
+        from llmrouter.tools._reporthtml import render_html
 
         try:
-            Path(args.html).write_text(
-                render_html(report, tables(report, compact=False), header_lines(report, sources)),
-                encoding="utf-8",
-            )
+            page = render_html(report, tables(report, compact=False), header_lines(report, sources))
+            Path(args.html).write_text(page, encoding="utf-8")
         except OSError as e:
             print(f"{parser.prog}: error: {e}", file=sys.stderr)
             return 2
-        print(f"wrote {args.html}")
+    if _quiet_pipe(lambda: sys.stdout.write(render_text(report, sources))) and args.html:
+        _quiet_pipe(lambda: print(f"wrote {args.html}"))
     return 0
 
 
