@@ -157,6 +157,8 @@ class ToAnthropicStream:
             if choice.get("finish_reason"):
                 self._finish = choice["finish_reason"]
                 self.finished = True
+                self._advance(out, final=True)  # blocks close now; only the usage may wait
+                self._close(out)
         if self.finished and self._usage_seen:
             self._end(out)
 
