@@ -225,3 +225,27 @@ def test_each_fixture_body_is_its_streams_non_streamed_twin(fx: Fixture) -> None
     body = openai_view(sdks.openai_body(json.dumps(fx.body).encode()))
     for key in ("content", "tools", "finish_reason", "usage"):
         assert (raw[key] or None) == (body[key] or None), key
+
+
+def _spaced(stream: bytes) -> bytes:
+    """The same events, re-serialised with spaces: no byte-level fast path can match them."""
+    out = []
+    for line in stream.split(b"\n"):
+        if line.startswith(b"data: {"):
+            line = b"data: " + json.dumps(json.loads(line[6:]), separators=(", ", ": ")).encode()
+        out.append(line)
+    return b"\n".join(out)
+
+
+@pytest.mark.parametrize("fx", ALL, ids=lambda f: f.name)
+def test_the_fast_paths_say_what_the_parsed_path_says(fx: Fixture) -> None:
+    """Plain text and argument fragments skip JSON decoding; the result must not differ
+    (up to how non-ASCII text is escaped)."""
+    fast, _ = run(fx, fx.chunks)
+    slow, _ = run(fx, [_spaced(fx.stream)])
+
+    def events(raw: bytes) -> list[Any]:
+        return [json.loads(line[6:]) for line in raw.split(b"\n") if line.startswith(b"data: {")]
+
+    assert events(fast) == events(slow)
+    assert slow.count(b"\n\n") == fast.count(b"\n\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from llmrouter.wire.apis import Usage
@@ -127,6 +128,10 @@ def error_message(body: Any) -> tuple[str, str | None]:
                 msg = json.dumps(msg)
             return msg, str(kind) if kind not in (None, "") else None
     return "", None
+
+
+# json's C string encoder: what json.dumps does for a str, without its per-call set-up.
+jstr: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 
 
 def dumps(obj: Any) -> str:

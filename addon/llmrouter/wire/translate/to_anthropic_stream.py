@@ -15,6 +15,7 @@ before any decoding, so a UTF-8 character cut between two chunks is decoded whol
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from llmrouter.wire.apis import Usage, stream_error_event
@@ -26,6 +27,7 @@ from llmrouter.wire.translate.common import (
     anthropic_usage,
     dumps,
     error_message,
+    jstr,
     loads,
     provider_usage,
 )
@@ -34,6 +36,16 @@ from llmrouter.wire.translate.toolcalls import Call, CallBook
 
 INTERRUPTED = "upstream stream interrupted"
 _DELTA_HEAD = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+# A chunk whose delta holds text and nothing else of use (null fields the families add are
+# fine). An unescaped `"delta":` cannot occur inside a JSON string, so this never matches text.
+_TEXT_ONLY = re.compile(
+    rb'"delta":\{(?:"role":"assistant",)?"content":("(?:[^"\\]|\\.)*")'
+    rb'(?:,"(?:reasoning_content|reasoning|refusal)":null)*(?:,"reasoning_details":\[\])?'
+    rb'(?:,"role":"assistant")?\}'
+)
+_ARGS_ONLY = re.compile(
+    rb'"delta":\{"tool_calls":\[\{"index":(\d+),"function":\{"arguments":("(?:[^"\\]|\\.)*")\}\}\]\}'
+)
 
 
 def anthropic_error_type(kind: str | None, status: Any = None) -> str:
@@ -134,6 +146,10 @@ class ToAnthropicStream:
             self.finished = True
             self._end(out)
             return
+        if self._block == "text" and self._plain_text(data, out):
+            return
+        if self._block == "tool" and self._plain_args(data, out):
+            return
         obj = loads(data)
         if not isinstance(obj, dict):
             return
@@ -161,6 +177,42 @@ class ToAnthropicStream:
                 self._close(out)
         if self.finished and self._usage_seen:
             self._end(out)
+
+    def _plain_text(self, data: bytes, out: list[bytes]) -> bool:
+        """Most of a stream: one more text fragment for the open text block. Its JSON string
+        literal goes into the Anthropic event as it is, with no decoding and encoding."""
+        if b'"finish_reason":"' in data or b'"usage":{' in data or b'"error"' in data:
+            return False
+        m = _TEXT_ONLY.search(data)
+        if m is None:
+            return False
+        if m.end(1) - m.start(1) > 2:  # not ""
+            self.committed = True
+            self.content_events += 1
+            out.append(
+                b'%s%d,"delta":{"type":"text_delta","text":%s}}\n\n'
+                % (_DELTA_HEAD, self._index, m.group(1))
+            )
+        return True
+
+    def _plain_args(self, data: bytes, out: list[bytes]) -> bool:
+        """An argument fragment of the open tool call, in OpenAI's exact form: pasted as is."""
+        if b'"finish_reason":"' in data or b'"usage":{' in data or b'"error"' in data:
+            return False
+        m = _ARGS_ONLY.search(data)
+        if m is None or self._book.open_call_at(int(m.group(1))) is not self._open_call:
+            return False
+        literal = m.group(2)
+        if len(literal) > 2:
+            self._open_call.add(literal)  # type: ignore[union-attr]
+            self.committed = True
+            self.content_events += 1
+            out.append(
+                b'%s%d,"delta":{"type":"input_json_delta","partial_json":%s}}\n\n'
+                % (_DELTA_HEAD, self._index, literal)
+            )
+            self._advance(out, final=False)  # a waiting call may go once this one is complete
+        return True
 
     def _delta(self, delta: JSONObj, out: list[bytes]) -> None:
         for name in REASONING_FIELDS:
@@ -237,7 +289,7 @@ class ToAnthropicStream:
             self._index,
             kind.encode(),
             field.encode(),
-            dumps(value).encode(),
+            jstr(value).encode(),
         )
 
     def _text(self, kind: str, value: str, out: list[bytes]) -> None:
@@ -261,7 +313,7 @@ class ToAnthropicStream:
         if isinstance(args, dict):  # a few servers send the object itself
             args = dumps(args)
         if isinstance(args, str) and args:
-            call.scan(args)
+            call.add(args)
             if call.state == "open":
                 out.append(self._delta_event("input_json_delta", "partial_json", args))
             elif call.state == "waiting":
@@ -272,11 +324,11 @@ class ToAnthropicStream:
     def _advance(self, out: list[bytes], final: bool) -> None:
         """Open the next waiting call once the open one is complete (or at the end)."""
         while True:
-            cur = self._open_call
-            if cur is not None and not (cur.complete or final):
-                return
             nxt = self._book.next_waiting()
             if nxt is None or not (nxt.name or final):
+                return
+            cur = self._open_call
+            if cur is not None and not final and not cur.is_complete():
                 return
             block = {"type": "tool_use", "id": nxt.id, "name": nxt.name, "input": {}}
             self._open("tool", block, out)

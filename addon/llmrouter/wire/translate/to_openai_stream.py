@@ -16,6 +16,7 @@ from llmrouter.wire.translate.common import (
     JSONObj,
     dumps,
     error_message,
+    jstr,
     loads,
     openai_finish,
     openai_usage,
@@ -24,6 +25,18 @@ from llmrouter.wire.translate.common import (
 )
 
 INTERRUPTED = "upstream stream interrupted"
+# Anthropic's serialisation of a delta event, up to its block index, and what follows the index
+_FAST = b'{"type":"content_block_delta","index":'
+_FAST_KINDS = (
+    (b',"delta":{"type":"text_delta","text":', b"content"),
+    (b',"delta":{"type":"thinking_delta","thinking":', b"reasoning_content"),
+    (b',"delta":{"type":"input_json_delta","partial_json":', None),
+)
+
+
+def _args(index: int, literal: bytes) -> bytes:
+    """A tool-call delta carrying an argument fragment (a JSON string literal)."""
+    return b'{"tool_calls":[{"index":%d,"function":{"arguments":%s}}]}' % (index, literal)
 
 
 class ToOpenAIStream:
@@ -91,6 +104,8 @@ class ToOpenAIStream:
     # -- provider events -------------------------------------------------------------------
 
     def _event(self, event: bytes | None, data: bytes, out: list[bytes]) -> None:
+        if data.startswith(_FAST) and data.endswith(b'"}}') and self._fast(data, out):
+            return
         obj = loads(data)
         if not isinstance(obj, dict):
             return
@@ -103,7 +118,7 @@ class ToOpenAIStream:
             tool = self._tools.get(obj.get("index", -1))
             if tool is not None and tool[1] == 0:  # no input at all: "{}" as OpenAI sends it
                 tool[1] = 2
-                out.append(self._chunk(self._tool_delta(tool[0], {"arguments": "{}"})))
+                out.append(self._chunk(_args(tool[0], b'"{}"')))
         elif kind == "message_start":
             self._message_start(obj, out)
         elif kind == "message_delta":
@@ -111,7 +126,7 @@ class ToOpenAIStream:
                 self.usage = self.usage.merged(provider_usage("anthropic", obj["usage"]))
             delta = obj.get("delta") if isinstance(obj.get("delta"), dict) else {}
             finish = openai_finish(delta.get("stop_reason"), bool(self._tools))
-            out.append(self._chunk("{}", finish))
+            out.append(self._chunk(b"{}", finish))
         elif kind == "message_stop":
             if self._include_usage:
                 usage = dumps(openai_usage(self.usage))
@@ -132,27 +147,42 @@ class ToOpenAIStream:
         head["model"] = self._model
         # everything before the choices list, so each chunk is one %-format
         self._head = b"data: " + dumps(head).encode()[:-1] + b',"choices":'
-        out.append(self._chunk('{"role":"assistant"}'))
+        out.append(self._chunk(b'{"role":"assistant"}'))
 
-    def _chunk(self, delta: str, finish: str | None = None) -> bytes:
+    def _chunk(self, delta: bytes, finish: str | None = None) -> bytes:
         if not self._head:  # no message_start from the provider: still a valid chunk
             self._message_start({}, [])
         fin = b"null" if finish is None else b'"%s"' % finish.encode()
         return b'%s[{"index":0,"delta":%s,"logprobs":null,"finish_reason":%s}]}\n\n' % (
             self._head,
-            delta.encode(),
+            delta,
             fin,
         )
 
-    def _content(self, delta: str, out: list[bytes]) -> None:
+    def _content(self, delta: bytes, out: list[bytes]) -> None:
         self.committed = True
         self.content_events += 1
         out.append(self._chunk(delta))
 
-    @staticmethod
-    def _tool_delta(index: int, fn: JSONObj, head: JSONObj | None = None) -> str:
-        call = {"index": index, **(head or {}), "function": fn}
-        return dumps({"tool_calls": [call]})
+    def _fast(self, data: bytes, out: list[bytes]) -> bool:
+        """A delta in Anthropic's own compact form: its JSON string literal goes into the
+        OpenAI chunk as it is, with no decoding and encoding (most of a stream's events)."""
+        comma = data.find(b",", len(_FAST))
+        for marker, field in _FAST_KINDS:
+            if not data.startswith(marker, comma):
+                continue
+            literal = data[comma + len(marker) : -2]
+            if literal == b'""':
+                return True
+            if field is not None:
+                self._content(b'{"%s":%s}' % (field, literal), out)
+                return True
+            tool = self._tools.get(int(data[len(_FAST) : comma]))
+            if tool is not None:
+                tool[1] += len(literal) - 2
+                self._content(_args(tool[0], literal), out)
+            return True
+        return False
 
     def _block_start(self, obj: JSONObj, out: list[bytes]) -> None:
         index = obj.get("index")
@@ -163,11 +193,11 @@ class ToOpenAIStream:
         if kind == "text":
             self._blocks[index] = "text"
             if block.get("text"):
-                self._content(dumps({"content": block["text"]}), out)
+                self._content(b'{"content":%s}' % jstr(block["text"]).encode(), out)
         elif kind == "thinking":
             self._blocks[index] = "thinking"
             if block.get("thinking"):
-                self._content(dumps({"reasoning_content": block["thinking"]}), out)
+                self._content(b'{"reasoning_content":%s}' % jstr(block["thinking"]).encode(), out)
         elif kind == "tool_use":
             self._blocks[index] = "tool"
             tool = [len(self._tools), 0]
@@ -175,9 +205,13 @@ class ToOpenAIStream:
             # Some Anthropic-compatible servers put the whole input in the start block.
             args = dumps(block["input"]) if block.get("input") else ""
             tool[1] = len(args)
-            head = {"id": block.get("id") or f"call_{tool[0]}", "type": "function"}
-            fn = {"name": block.get("name") or "", "arguments": args}
-            self._content(self._tool_delta(tool[0], fn, head), out)
+            call = {
+                "index": tool[0],
+                "id": block.get("id") or f"call_{tool[0]}",
+                "type": "function",
+                "function": {"name": block.get("name") or "", "arguments": args},
+            }
+            self._content(dumps({"tool_calls": [call]}).encode(), out)
         else:
             self._blocks[index] = "skip"  # redacted thinking, server tools: no OpenAI form
 
@@ -188,16 +222,16 @@ class ToOpenAIStream:
         kind = delta.get("type")
         if kind == "text_delta":
             if delta.get("text"):
-                self._content(dumps({"content": delta["text"]}), out)
+                self._content(b'{"content":%s}' % jstr(delta["text"]).encode(), out)
         elif kind == "thinking_delta":
             if delta.get("thinking"):
-                self._content(dumps({"reasoning_content": delta["thinking"]}), out)
+                self._content(b'{"reasoning_content":%s}' % jstr(delta["thinking"]).encode(), out)
         elif kind == "input_json_delta":
             tool = self._tools.get(obj.get("index", -1))
             part = delta.get("partial_json")
             if tool is not None and isinstance(part, str) and part:
                 tool[1] += len(part)
-                self._content(self._tool_delta(tool[0], {"arguments": part}), out)
+                self._content(_args(tool[0], jstr(part).encode()), out)
 
     def _fail(self, obj: JSONObj, out: list[bytes]) -> None:
         message, kind = error_message(obj)

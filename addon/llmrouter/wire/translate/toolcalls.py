@@ -16,6 +16,7 @@ usual sequential stream nothing waits: each call is complete when the next one s
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -25,13 +26,18 @@ _SPECIAL = re.compile(r'[\\"{}\[\]]')
 
 
 class Call:
-    """One tool call of the answer: its block's state and a JSON completeness scanner."""
+    """One tool call of the answer: its block's state and a JSON completeness scanner.
+
+    Scanning is lazy: it is needed only when another call is waiting for the block, so the
+    common sequential stream scans each call's arguments at most once, when the next starts.
+    """
 
     __slots__ = (
         "_depth",
         "_esc",
         "_in_str",
         "_started",
+        "_unscanned",
         "complete",
         "id",
         "name",
@@ -45,12 +51,23 @@ class Call:
         self.state = "waiting"  # -> "open" -> "closed"
         self.pending: list[str] = []  # arguments that arrived while another block was open
         self.complete = False
+        self._unscanned: list[str | bytes] = []  # text, or a JSON string literal
         self._depth = 0
         self._in_str = False
         self._esc = False
         self._started = False
 
-    def scan(self, fragment: str) -> None:
+    def add(self, fragment: str | bytes) -> None:
+        self._unscanned.append(fragment)
+
+    def is_complete(self) -> bool:
+        if self._unscanned:
+            for part in self._unscanned:
+                self._scan(part if isinstance(part, str) else json.loads(part))
+            self._unscanned = []
+        return self.complete
+
+    def _scan(self, fragment: str) -> None:
         """Track nesting over the argument text so far; C-speed regex, Python per bracket."""
         skip = 0 if self._esc else -1
         self._esc = False
@@ -86,6 +103,11 @@ class CallBook:
         self.calls: list[Call] = []
         self._by_id: dict[str, Call] = {}
         self._by_index: dict[int, Call] = {}
+
+    def open_call_at(self, index: int) -> Call | None:
+        """The call of a plain `index` delta, if its block is the open one."""
+        call = self._by_index.get(index)
+        return call if call is not None and call.state == "open" else None
 
     def resolve(self, delta: dict[str, Any], fn: dict[str, Any]) -> Call:
         raw_id = delta.get("id")
