@@ -356,3 +356,19 @@ def test_openai_clients_get_a_usage_chunk_only_when_they_asked() -> None:
 def test_no_translation_between_an_api_and_itself() -> None:
     with pytest.raises(ValueError):
         stream_translator("openai", "openai")
+
+
+def test_vllm_style_in_band_errors_are_errors() -> None:
+    t = stream_translator("openai", "anthropic")
+    t.feed(chat({"id": "x", "choices": [{"index": 0, "delta": {"content": "hi"}}]}))
+    err = {
+        "object": "error",
+        "message": "out of KV cache",
+        "type": "InternalServerError",
+        "param": None,
+        "code": 500,
+    }
+    out = t.feed(chat(err))
+    assert b"event: error" in out and b"out of KV cache" in out and t.error
+    status, body_ = translate_response(json.dumps(err).encode(), 200, "openai", "anthropic")
+    assert status == 502 and b"out of KV cache" in body_

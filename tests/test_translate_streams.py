@@ -249,3 +249,15 @@ def test_the_fast_paths_say_what_the_parsed_path_says(fx: Fixture) -> None:
 
     assert events(fast) == events(slow)
     assert slow.count(b"\n\n") == fast.count(b"\n\n")
+
+
+def test_the_split_utf8_fixtures_really_split_characters() -> None:
+    for fx in ALL:
+        if "utf8" in fx.name:
+            broken = 0
+            for c in fx.chunks:
+                try:
+                    c.decode()
+                except UnicodeDecodeError:
+                    broken += 1
+            assert broken >= 2, fx.name

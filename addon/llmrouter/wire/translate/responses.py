@@ -174,7 +174,7 @@ def translate_response(
     if not isinstance(obj, dict):
         msg = f"upstream {provider_api} provider sent an answer that is not JSON"
         return 502, error_body(client_api, 502, msg, "upstream_error")
-    if obj.get("error") or obj.get("type") == "error":
+    if obj.get("error") or obj.get("type") == "error" or obj.get("object") == "error":
         return translate_error(body, 502, provider_api, client_api)
     if provider_api == "openai":
         out = openai_to_anthropic_body(obj, model=model, seed=seed)

@@ -153,7 +153,7 @@ class ToAnthropicStream:
         obj = loads(data)
         if not isinstance(obj, dict):
             return
-        if obj.get("error"):
+        if obj.get("error") or obj.get("object") == "error":  # vLLM: {"object": "error", …}
             self._fail(obj, out)
             return
         if not self._id and obj.get("id"):
