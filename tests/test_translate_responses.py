@@ -372,3 +372,35 @@ def test_vllm_style_in_band_errors_are_errors() -> None:
     assert b"event: error" in out and b"out of KV cache" in out and t.error
     status, body_ = translate_response(json.dumps(err).encode(), 200, "openai", "anthropic")
     assert status == 502 and b"out of KV cache" in body_
+
+
+def test_request_headers_and_paths() -> None:
+    from llmrouter.wire.translate import request_headers, request_path
+
+    claude = [
+        ("anthropic-version", "2023-06-01"),
+        ("anthropic-beta", "interleaved-thinking"),
+        ("X-Claude-Code-Session-Id", "s1"),
+        ("x-app", "cli"),
+        ("Content-Length", "9"),
+        ("user-agent", "claude-cli/2.1"),
+        ("accept", "application/json"),
+    ]
+    assert request_headers(claude, "anthropic", "openai") == [
+        ("user-agent", "claude-cli/2.1"),
+        ("accept", "application/json"),
+        ("content-type", "application/json"),
+    ]
+    sdk = [
+        ("OpenAI-Organization", "org"),
+        ("content-type", "application/json"),
+        ("x-stainless-os", "Linux"),
+    ]
+    assert request_headers(sdk, "openai", "anthropic") == [
+        ("x-stainless-os", "Linux"),
+        ("content-type", "application/json"),
+        ("anthropic-version", "2023-06-01"),
+    ]
+    assert request_headers(claude, "anthropic", "anthropic") is claude
+    assert request_path("openai") == "/v1/chat/completions"
+    assert request_path("anthropic") == "/v1/messages"

@@ -15,17 +15,19 @@ The public surface, all plain data in and out:
   -> bytes` (the client format's terminal error event). Its `committed`, `finished`, `error`,
   `usage` and `content_events` mean what `wire.sse.StreamMeter`'s do, read from the
   provider's stream, so the relay's commit point works unchanged.
-- `response_headers(headers, stream)`: the provider's headers minus what translation voids.
+- `request_path(target_api)`, `request_headers(headers, source_api, target_api)`,
+  `response_headers(headers, stream)`: paths and headers of a translated exchange.
 
 What is lost in translation: docs/TRANSLATION.md.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from llmrouter.wire.apis import ApiName, Usage
 from llmrouter.wire.translate.common import JSONObj
+from llmrouter.wire.translate.headers import request_headers, request_path, response_headers
 from llmrouter.wire.translate.models import MaxTokensField, openai_rules
 from llmrouter.wire.translate.responses import translate_error, translate_response
 from llmrouter.wire.translate.thinking import scrub_unsigned
@@ -37,6 +39,8 @@ from llmrouter.wire.translate.to_openai_stream import ToOpenAIStream
 __all__ = [
     "StreamTranslator",
     "openai_rules",
+    "request_headers",
+    "request_path",
     "response_headers",
     "stream_translator",
     "translate_error",
@@ -105,14 +109,3 @@ def stream_translator(
     opts = request.get("stream_options")
     usage = isinstance(opts, dict) and opts.get("include_usage") is True
     return ToOpenAIStream(created=created, include_usage=usage, model=model)
-
-
-_VOID = {"content-length", "content-encoding", "content-type", "transfer-encoding"}
-
-
-def response_headers(headers: list[tuple[str, Any]], stream: bool) -> list[tuple[str, str]]:
-    """The provider's headers for a translated answer: the body changed, so its length,
-    encoding and type are the router's to set."""
-    kept = [(k, str(v)) for k, v in headers if k.lower() not in _VOID]
-    kept.append(("content-type", "text/event-stream" if stream else "application/json"))
-    return kept

@@ -16,6 +16,15 @@ from llmrouter.wire.apis import Usage
 
 JSONObj = dict[str, Any]
 
+
+class Dropped(list[str]):
+    """Names of what had no equivalent, each once, in the order met."""
+
+    def add(self, name: str) -> None:
+        if name not in self:
+            self.append(name)
+
+
 # OpenAI finish_reason -> Anthropic stop_reason. A `stop` with tool calls seen is tool_use:
 # providers such as Gemini and older Ollama end tool calls with "stop", and mapping that to
 # end_turn makes an agent stop instead of running the tool.

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llmrouter.wire.translate.common import JSONObj, anthropic_tool_id
+from llmrouter.wire.translate.common import Dropped, JSONObj, anthropic_tool_id
 from llmrouter.wire.translate.models import claude_thinks
 from llmrouter.wire.translate.thinking import needs_leading_thinking
 
@@ -48,17 +48,11 @@ _HANDLED = {
 _BUDGETS = {"low": 2048, "medium": 8192, "high": 24576, "xhigh": 32768}
 
 
-class _Dropped(list[str]):
-    def add(self, name: str) -> None:
-        if name not in self:
-            self.append(name)
-
-
 def openai_to_anthropic(
     payload: JSONObj, *, model: str | None, default_max_tokens: int = 4096
 ) -> tuple[JSONObj, list[str]]:
     """(Anthropic payload, names of what had no equivalent and was dropped)."""
-    dropped = _Dropped()
+    dropped = Dropped()
     out: JSONObj = {"model": model if model is not None else payload.get("model")}
     system, messages = _messages(payload.get("messages") or [], dropped)
     if system:
@@ -113,7 +107,7 @@ def _data_url(url: str) -> tuple[str, str] | None:
     return (media or "application/octet-stream", data) if enc == "base64" else None
 
 
-def _part(p: Any, dropped: _Dropped) -> JSONObj | None:
+def _part(p: Any, dropped: Dropped) -> JSONObj | None:
     if not isinstance(p, dict):
         return None
     kind = p.get("type")
@@ -143,13 +137,13 @@ def _part(p: Any, dropped: _Dropped) -> JSONObj | None:
     return None
 
 
-def _user_blocks(content: Any, dropped: _Dropped) -> list[JSONObj]:
+def _user_blocks(content: Any, dropped: Dropped) -> list[JSONObj]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}] if content else []
     return [b for p in content or () if (b := _part(p, dropped)) is not None]
 
 
-def _assistant_blocks(m: JSONObj, legacy: list[str], dropped: _Dropped) -> list[JSONObj]:
+def _assistant_blocks(m: JSONObj, legacy: list[str], dropped: Dropped) -> list[JSONObj]:
     if m.get("reasoning_content") or m.get("reasoning") or m.get("thinking"):
         dropped.add("reasoning in assistant messages (unsigned)")
     blocks: list[JSONObj] = []
@@ -195,7 +189,7 @@ def _tool_result(m: JSONObj, legacy: list[str]) -> JSONObj:
     return block
 
 
-def _messages(msgs: list[Any], dropped: _Dropped) -> tuple[list[JSONObj], list[JSONObj]]:
+def _messages(msgs: list[Any], dropped: Dropped) -> tuple[list[JSONObj], list[JSONObj]]:
     system: list[JSONObj] = []
     turns: list[JSONObj] = []
     legacy: list[str] = []
@@ -249,7 +243,7 @@ def _strip_prefill(turns: list[JSONObj]) -> None:
                 turns.pop()
 
 
-def _tools(payload: JSONObj, out: JSONObj, dropped: _Dropped) -> None:
+def _tools(payload: JSONObj, out: JSONObj, dropped: Dropped) -> None:
     tools = []
     for t in payload.get("tools") or ():
         fn = t.get("function") if isinstance(t, dict) else None
@@ -286,7 +280,7 @@ def _tools(payload: JSONObj, out: JSONObj, dropped: _Dropped) -> None:
         out["tool_choice"] = tc
 
 
-def _thinking(payload: JSONObj, out: JSONObj, dropped: _Dropped) -> None:
+def _thinking(payload: JSONObj, out: JSONObj, dropped: Dropped) -> None:
     effort = payload.get("reasoning_effort")
     if effort is None or effort in ("none", "minimal"):
         return

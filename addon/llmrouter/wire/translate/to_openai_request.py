@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmrouter.wire.translate.common import JSONObj, dumps
+from llmrouter.wire.translate.common import Dropped, JSONObj, dumps
 from llmrouter.wire.translate.models import MaxTokensField, openai_rules
 
 _HANDLED = {
@@ -40,12 +40,6 @@ _BILLING = "x-anthropic-billing-header:"
 _EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
 
 
-class _Dropped(list[str]):
-    def add(self, name: str) -> None:
-        if name not in self:
-            self.append(name)
-
-
 def anthropic_to_openai(
     payload: JSONObj,
     *,
@@ -54,7 +48,7 @@ def anthropic_to_openai(
     reasoning_model: bool | None = None,
 ) -> tuple[JSONObj, list[str]]:
     """(OpenAI payload, names of what had no equivalent and was dropped)."""
-    dropped = _Dropped()
+    dropped = Dropped()
     rules = openai_rules(model, max_tokens_field, reasoning_model)
     out: JSONObj = {"model": model if model is not None else payload.get("model")}
     messages: list[JSONObj] = []
@@ -104,7 +98,7 @@ def anthropic_to_openai(
     return out, list(dropped)
 
 
-def _text_of(content: Any, dropped: _Dropped, sep: str = "\n\n") -> str:
+def _text_of(content: Any, dropped: Dropped, sep: str = "\n\n") -> str:
     if isinstance(content, str):
         return content
     parts = []
@@ -116,7 +110,7 @@ def _text_of(content: Any, dropped: _Dropped, sep: str = "\n\n") -> str:
     return sep.join(parts)
 
 
-def _system_text(system: Any, dropped: _Dropped) -> str:
+def _system_text(system: Any, dropped: Dropped) -> str:
     if isinstance(system, list):
         kept = []
         for b in system:
@@ -128,7 +122,7 @@ def _system_text(system: Any, dropped: _Dropped) -> str:
     return _text_of(system, dropped)
 
 
-def _image_part(block: JSONObj, dropped: _Dropped) -> JSONObj | None:
+def _image_part(block: JSONObj, dropped: Dropped) -> JSONObj | None:
     src = block.get("source") or {}
     if src.get("type") == "base64":
         url = f"data:{src.get('media_type', 'image/png')};base64,{src.get('data', '')}"
@@ -139,7 +133,7 @@ def _image_part(block: JSONObj, dropped: _Dropped) -> JSONObj | None:
     return None
 
 
-def _document_part(block: JSONObj, dropped: _Dropped) -> JSONObj | None:
+def _document_part(block: JSONObj, dropped: Dropped) -> JSONObj | None:
     src = block.get("source") or {}
     if src.get("type") == "base64":
         data = f"data:{src.get('media_type', 'application/pdf')};base64,{src.get('data', '')}"
@@ -151,7 +145,7 @@ def _document_part(block: JSONObj, dropped: _Dropped) -> JSONObj | None:
     return None
 
 
-def _user_part(block: Any, dropped: _Dropped) -> JSONObj | None:
+def _user_part(block: Any, dropped: Dropped) -> JSONObj | None:
     if not isinstance(block, dict):
         return None
     kind = block.get("type")
@@ -173,7 +167,7 @@ def _content(parts: list[JSONObj]) -> str | list[JSONObj]:
     return parts
 
 
-def _message(m: JSONObj, dropped: _Dropped) -> list[JSONObj]:
+def _message(m: JSONObj, dropped: Dropped) -> list[JSONObj]:
     role, content = m.get("role"), m.get("content")
     if role == "system":
         return [{"role": "system", "content": _text_of(content, dropped)}]
@@ -197,7 +191,7 @@ def _message(m: JSONObj, dropped: _Dropped) -> list[JSONObj]:
     return out
 
 
-def _tool_result(block: JSONObj, dropped: _Dropped) -> tuple[JSONObj, list[JSONObj]]:
+def _tool_result(block: JSONObj, dropped: Dropped) -> tuple[JSONObj, list[JSONObj]]:
     """The tool message, and the parts it cannot carry (images, documents) with a label."""
     tool_id = block.get("tool_use_id") or ""
     content = block.get("content")
@@ -224,7 +218,7 @@ def _tool_result(block: JSONObj, dropped: _Dropped) -> tuple[JSONObj, list[JSONO
     return {"role": "tool", "tool_call_id": tool_id, "content": text}, extra
 
 
-def _assistant(content: Any, dropped: _Dropped) -> JSONObj:
+def _assistant(content: Any, dropped: Dropped) -> JSONObj:
     if isinstance(content, str):
         return {"role": "assistant", "content": content}
     texts: list[str] = []
@@ -247,7 +241,7 @@ def _assistant(content: Any, dropped: _Dropped) -> JSONObj:
     return msg
 
 
-def _tools(payload: JSONObj, out: JSONObj, dropped: _Dropped) -> None:
+def _tools(payload: JSONObj, out: JSONObj, dropped: Dropped) -> None:
     tools = []
     for t in payload.get("tools") or ():
         if not isinstance(t, dict):
@@ -284,7 +278,7 @@ def _tools(payload: JSONObj, out: JSONObj, dropped: _Dropped) -> None:
         out["parallel_tool_calls"] = False
 
 
-def _reasoning(payload: JSONObj, out: JSONObj, sampling: bool, dropped: _Dropped) -> None:
+def _reasoning(payload: JSONObj, out: JSONObj, sampling: bool, dropped: Dropped) -> None:
     """Reasoning models take `reasoning_effort`; other OpenAI-format models reject it."""
     thinking = payload.get("thinking")
     config = payload.get("output_config")
