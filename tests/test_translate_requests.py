@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from llmrouter.wire.translate import translate_request
+from llmrouter.wire.translate.models import reasoning_echo
 from translate_fixtures.schemas import check_openai
 
 PNG = "iVBORw0KGgoAAAANSUhEUg=="
@@ -16,7 +17,7 @@ def a2o(payload: dict[str, Any], model: str = "gpt-4o", **kw: Any) -> tuple[dict
     before = copy.deepcopy(payload)
     out, dropped = translate_request(payload, "anthropic", "openai", model=model, **kw)
     assert payload == before, "the client's payload is never mutated"
-    check_openai(out)
+    check_openai(out, echo=kw.get("reasoning_field") or reasoning_echo(model))
     return out, dropped
 
 
@@ -293,3 +294,41 @@ def test_documents_and_unsupported_blocks() -> None:
         {"type": "text", "text": "hi"},
     ]
     assert dropped == ["search_result blocks"]
+
+
+def test_deepseek_gets_its_reasoning_back_and_openai_never_sees_it() -> None:
+    """DeepSeek's thinking mode answers 400 to a tool loop without `reasoning_content`;
+    OpenAI answers 400 to that field. Claude Code keeps the thinking the router built."""
+    msgs = [
+        {"role": "user", "content": "weather?"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "Need the tool.", "signature": ""},
+                {"type": "tool_use", "id": "call_1", "name": "w", "input": {}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "sun"}],
+        },
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "call_2", "name": "w", "input": {}}],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "call_2", "content": "sun"}],
+        },
+        {"role": "assistant", "content": "Sunny."},
+        {"role": "user", "content": "thanks"},
+    ]
+    out, dropped = a2o({"max_tokens": 9, "messages": msgs}, model="deepseek-reasoner")
+    echoed = [m.get("reasoning_content") for m in out["messages"] if m["role"] == "assistant"]
+    assert echoed == ["Need the tool.", "", ""] and dropped == []
+    for model, kw in [("gpt-4o", {}), ("deepseek-v4-pro", {"reasoning_field": ""})]:
+        out, dropped = a2o({"max_tokens": 9, "messages": msgs}, model=model, **kw)
+        assert not any("reasoning_content" in m for m in out["messages"])
+        assert dropped == ["thinking blocks"]
+    out, _ = a2o({"max_tokens": 9, "messages": msgs}, model="qwen3", reasoning_field="reasoning")
+    assert out["messages"][1]["reasoning"] == "Need the tool."

@@ -44,12 +44,14 @@ def _only(obj: dict[str, Any], allowed: set[str], where: str) -> None:
     assert not extra, f"{where}: unknown fields {sorted(extra)}"
 
 
-def check_openai(req: dict[str, Any]) -> None:
+def check_openai(req: dict[str, Any], echo: str | None = None) -> None:
+    """`echo`: the one extra assistant field a model that wants its reasoning back accepts."""
     _only(req, _OPENAI_TOP, "request")
     pending: set[str] = set()
     for i, m in enumerate(req["messages"]):
         role = m["role"]
-        _only(m, _OPENAI_MSG[role], f"messages[{i}]")
+        allowed = _OPENAI_MSG[role] | ({echo} if echo and role == "assistant" else set())
+        _only(m, allowed, f"messages[{i}]")
         if role == "tool":
             assert m["tool_call_id"] in pending, f"messages[{i}]: tool result without its call"
             pending.discard(m["tool_call_id"])

@@ -69,13 +69,16 @@ def translate_request(
     model: str | None = None,
     max_tokens_field: MaxTokensField | None = None,
     reasoning_model: bool | None = None,
+    reasoning_field: str | None = None,
     default_max_tokens: int = 4096,
 ) -> tuple[JSONObj, list[str]]:
     """The request as `target_api` wants it, and the names of the fields that were dropped.
 
     `model` is the model sent to the provider (after the provider's model map); it picks the
-    OpenAI max-tokens field and sampling rules (`models.openai_rules`), which the provider
-    settings `max_tokens_field` / `reasoning_model` override. The input is never mutated.
+    OpenAI max-tokens field and sampling rules (`models.openai_rules`) and whether earlier
+    thinking is echoed back (`models.reasoning_echo`), which the provider settings
+    `max_tokens_field` / `reasoning_model` / `reasoning_field` ("" = never) override.
+    The input is never mutated.
     """
     if source_api == target_api:
         if target_api == "anthropic":
@@ -83,7 +86,11 @@ def translate_request(
         return payload, []
     if target_api == "openai":
         return anthropic_to_openai(
-            payload, model=model, max_tokens_field=max_tokens_field, reasoning_model=reasoning_model
+            payload,
+            model=model,
+            max_tokens_field=max_tokens_field,
+            reasoning_model=reasoning_model,
+            reasoning_field=reasoning_field,
         )
     return openai_to_anthropic(payload, model=model, default_max_tokens=default_max_tokens)
 

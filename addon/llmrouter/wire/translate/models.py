@@ -45,6 +45,18 @@ def openai_rules(
     return ModelRules(field, not reasoning, stop_ok)
 
 
+_ECHO = re.compile(r"^(deepseek|kimi-k2)")
+
+
+def reasoning_echo(model: str | None) -> str | None:
+    """The assistant-message field in which this model wants its earlier reasoning back.
+
+    DeepSeek (and Kimi K2 thinking) in thinking mode answer 400 to a tool loop whose assistant
+    messages lack `reasoning_content`; OpenAI answers 400 to that unknown field. So only these
+    get it, by name (a provider setting overrides)."""
+    return "reasoning_content" if _ECHO.match((model or "").lower()) else None
+
+
 def claude_thinks(model: str | None) -> bool:
     """Whether an Anthropic model supports extended thinking (Claude 3.7 and every 4.x)."""
     name = (model or "").lower()

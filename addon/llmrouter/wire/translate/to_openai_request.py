@@ -6,7 +6,9 @@ Choices that are not obvious (all listed in docs/TRANSLATION.md):
   labelled with the tool call's id, into ONE user message after the tool messages, together
   with the user's own blocks of that turn. They are never flattened to text.
 - `is_error: true` has no field in OpenAI: the tool message text starts with "Error: ".
-- Thinking blocks are dropped: no OpenAI-format provider can verify Anthropic's signatures.
+- Thinking blocks are dropped (no OpenAI-format provider verifies Anthropic's signatures),
+  except for models that want their reasoning back (DeepSeek, Kimi K2): every assistant
+  message then carries `reasoning_content`, its thinking text or "".
 - Claude Code's attribution block (`x-anthropic-billing-header: …`) in `system` is metadata for
   Anthropic, not prompt text, and is dropped.
 - Text-only user and system content is sent as one string: several OpenAI-compatible servers
@@ -18,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmrouter.wire.translate.common import Dropped, JSONObj, dumps
-from llmrouter.wire.translate.models import MaxTokensField, openai_rules
+from llmrouter.wire.translate.models import MaxTokensField, openai_rules, reasoning_echo
 
 _HANDLED = {
     "model",
@@ -46,10 +48,13 @@ def anthropic_to_openai(
     model: str | None,
     max_tokens_field: MaxTokensField | None = None,
     reasoning_model: bool | None = None,
+    reasoning_field: str | None = None,
 ) -> tuple[JSONObj, list[str]]:
-    """(OpenAI payload, names of what had no equivalent and was dropped)."""
+    """(OpenAI payload, names of what had no equivalent and was dropped). `reasoning_field`:
+    where to echo earlier thinking in assistant messages; None by model, "" never."""
     dropped = Dropped()
     rules = openai_rules(model, max_tokens_field, reasoning_model)
+    echo = reasoning_echo(model) if reasoning_field is None else reasoning_field or None
     out: JSONObj = {"model": model if model is not None else payload.get("model")}
     messages: list[JSONObj] = []
     system = _system_text(payload.get("system"), dropped)
@@ -57,7 +62,7 @@ def anthropic_to_openai(
         messages.append({"role": "system", "content": system})
     for m in payload.get("messages") or ():
         if isinstance(m, dict):
-            messages.extend(_message(m, dropped))
+            messages.extend(_message(m, dropped, echo))
     out["messages"] = messages
 
     if isinstance(payload.get("max_tokens"), int):
@@ -167,12 +172,12 @@ def _content(parts: list[JSONObj]) -> str | list[JSONObj]:
     return parts
 
 
-def _message(m: JSONObj, dropped: Dropped) -> list[JSONObj]:
+def _message(m: JSONObj, dropped: Dropped, echo: str | None) -> list[JSONObj]:
     role, content = m.get("role"), m.get("content")
     if role == "system":
         return [{"role": "system", "content": _text_of(content, dropped)}]
     if role == "assistant":
-        return [_assistant(content, dropped)]
+        return [_assistant(content, dropped, echo)]
     if isinstance(content, str):
         return [{"role": "user", "content": content}]
     out: list[JSONObj] = []
@@ -218,10 +223,11 @@ def _tool_result(block: JSONObj, dropped: Dropped) -> tuple[JSONObj, list[JSONOb
     return {"role": "tool", "tool_call_id": tool_id, "content": text}, extra
 
 
-def _assistant(content: Any, dropped: Dropped) -> JSONObj:
+def _assistant(content: Any, dropped: Dropped, echo: str | None) -> JSONObj:
     if isinstance(content, str):
-        return {"role": "assistant", "content": content}
+        return {"role": "assistant", "content": content} | ({echo: ""} if echo else {})
     texts: list[str] = []
+    thinking: list[str] = []
     calls: list[JSONObj] = []
     for b in content or ():
         kind = b.get("type") if isinstance(b, dict) else None
@@ -231,11 +237,15 @@ def _assistant(content: Any, dropped: Dropped) -> JSONObj:
             args = dumps(b.get("input") if b.get("input") is not None else {})
             fn = {"name": b.get("name"), "arguments": args}
             calls.append({"id": b.get("id"), "type": "function", "function": fn})
+        elif kind == "thinking" and echo:
+            thinking.append(b.get("thinking") or "")
         elif kind in ("thinking", "redacted_thinking"):
             dropped.add("thinking blocks")
         else:
             dropped.add(f"{kind} blocks")
     msg: JSONObj = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
+    if echo:
+        msg[echo] = "".join(thinking)
     if calls:
         msg["tool_calls"] = calls
     return msg
