@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from llmrouter.wire.translate import translate_request
-from llmrouter.wire.translate.models import reasoning_echo
+from llmrouter.wire.translate.models import reasoning_echo, wants_thought_signature
 from translate_fixtures.schemas import check_openai
 
 PNG = "iVBORw0KGgoAAAANSUhEUg=="
@@ -17,7 +17,8 @@ def a2o(payload: dict[str, Any], model: str = "gpt-4o", **kw: Any) -> tuple[dict
     before = copy.deepcopy(payload)
     out, dropped = translate_request(payload, "anthropic", "openai", model=model, **kw)
     assert payload == before, "the client's payload is never mutated"
-    check_openai(out, echo=kw.get("reasoning_field") or reasoning_echo(model))
+    echo = kw.get("reasoning_field") or reasoning_echo(model)
+    check_openai(out, echo=echo, gemini=wants_thought_signature(model))
     return out, dropped
 
 
@@ -332,3 +333,32 @@ def test_deepseek_gets_its_reasoning_back_and_openai_never_sees_it() -> None:
         assert dropped == ["thinking blocks"]
     out, _ = a2o({"max_tokens": 9, "messages": msgs}, model="qwen3", reasoning_field="reasoning")
     assert out["messages"][1]["reasoning"] == "Need the tool."
+
+
+def test_gemini_3_gets_the_documented_signature_sentinel_on_replayed_tool_calls() -> None:
+    msgs = [
+        {"role": "user", "content": "x"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "tool_use", "id": "c1", "name": "w", "input": {}},
+                {"type": "tool_use", "id": "c2", "name": "w", "input": {}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "c1"},
+                {"type": "tool_result", "tool_use_id": "c2"},
+            ],
+        },
+    ]
+    out, _ = a2o({"max_tokens": 9, "messages": msgs}, model="gemini-3-pro-preview")
+    first, second = out["messages"][1]["tool_calls"]
+    assert first["extra_content"] == {
+        "google": {"thought_signature": "skip_thought_signature_validator"}
+    }
+    assert "extra_content" not in second
+    for model in ("gemini-2.5-flash", "gpt-4o"):
+        out, _ = a2o({"max_tokens": 9, "messages": msgs}, model=model)
+        assert "extra_content" not in out["messages"][1]["tool_calls"][0]

@@ -44,9 +44,11 @@ def _only(obj: dict[str, Any], allowed: set[str], where: str) -> None:
     assert not extra, f"{where}: unknown fields {sorted(extra)}"
 
 
-def check_openai(req: dict[str, Any], echo: str | None = None) -> None:
-    """`echo`: the one extra assistant field a model that wants its reasoning back accepts."""
+def check_openai(req: dict[str, Any], echo: str | None = None, gemini: bool = False) -> None:
+    """`echo`: the one extra assistant field a model that wants its reasoning back accepts;
+    `gemini`: Gemini's `extra_content` on tool calls."""
     _only(req, _OPENAI_TOP, "request")
+    extra_call = {"extra_content"} if gemini else set()
     pending: set[str] = set()
     for i, m in enumerate(req["messages"]):
         role = m["role"]
@@ -66,7 +68,7 @@ def check_openai(req: dict[str, Any], echo: str | None = None) -> None:
         else:
             assert content is None or isinstance(content, str)
         for call in m.get("tool_calls") or ():
-            _only(call, {"id", "type", "function"}, f"messages[{i}].tool_calls")
+            _only(call, {"id", "type", "function"} | extra_call, f"messages[{i}].tool_calls")
             _only(call["function"], {"name", "arguments"}, "function")
             assert isinstance(call["function"]["arguments"], str)
             pending.add(call["id"])

@@ -57,6 +57,13 @@ def reasoning_echo(model: str | None) -> str | None:
     return "reasoning_content" if _ECHO.match((model or "").lower()) else None
 
 
+def wants_thought_signature(model: str | None) -> bool:
+    """Gemini 3 answers 400 to a replayed tool call without `extra_content.google.
+    thought_signature`. The router does not carry Gemini's real signatures through Anthropic
+    clients, so it sends Google's documented sentinel for histories it did not sign."""
+    return bool(re.match(r"^gemini-([3-9]|\d\d)", (model or "").lower()))
+
+
 def claude_thinks(model: str | None) -> bool:
     """Whether an Anthropic model supports extended thinking (Claude 3.7 and every 4.x)."""
     name = (model or "").lower()

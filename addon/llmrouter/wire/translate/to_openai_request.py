@@ -11,6 +11,9 @@ Choices that are not obvious (all listed in docs/TRANSLATION.md):
   message then carries `reasoning_content`, its thinking text or "".
 - Claude Code's attribution block (`x-anthropic-billing-header: …`) in `system` is metadata for
   Anthropic, not prompt text, and is dropped.
+- Gemini 3 gets Google's documented `skip_thought_signature_validator` on the first tool call
+  of each assistant turn: its real thought signatures are not carried through Anthropic
+  clients, and without one it answers 400.
 - Text-only user and system content is sent as one string: several OpenAI-compatible servers
   (DeepSeek among them) reject content arrays.
 """
@@ -20,7 +23,12 @@ from __future__ import annotations
 from typing import Any
 
 from llmrouter.wire.translate.common import Dropped, JSONObj, dumps
-from llmrouter.wire.translate.models import MaxTokensField, openai_rules, reasoning_echo
+from llmrouter.wire.translate.models import (
+    MaxTokensField,
+    openai_rules,
+    reasoning_echo,
+    wants_thought_signature,
+)
 
 _HANDLED = {
     "model",
@@ -97,10 +105,23 @@ def anthropic_to_openai(
         out["stream"] = False
     _tools(payload, out, dropped)
     _reasoning(payload, out, rules.sampling, dropped)
+    if wants_thought_signature(model):
+        _sign_tool_calls(messages)
     for key in payload:
         if key not in _HANDLED:
             dropped.add(key)
     return out, list(dropped)
+
+
+_SKIP_SIGNATURE = {"google": {"thought_signature": "skip_thought_signature_validator"}}
+
+
+def _sign_tool_calls(messages: list[JSONObj]) -> None:
+    """Gemini 3 checks a signature on the first tool call of each assistant turn."""
+    for m in messages:
+        calls = m.get("tool_calls")
+        if calls:
+            calls[0]["extra_content"] = _SKIP_SIGNATURE
 
 
 def _text_of(content: Any, dropped: Dropped, sep: str = "\n\n") -> str:
