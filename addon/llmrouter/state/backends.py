@@ -1,0 +1,317 @@
+"""The routing state behind one interface: health, latency, conversation bindings, limits.
+
+`LocalBackend` keeps everything in this process (no `shared:` in the config). `RedisBackend`
+keeps the same local books and shares them through Redis (`state/shared.py`): it publishes
+what this instance learns, adopts what the others learn, and answers from the local books
+whenever Redis is slow or down. The engine talks to either the same way:
+
+    begun = await state.begin(conversation, reservation, time.time())   # the one round trip
+    probe = await state.acquire(key, now, force=forced)                  # per attempt
+    state.record(key, now, failure, ...) / state.probe_passed(key, started)
+    state.latency_ok(...) / state.latency_failure(...); state.latency.get(key, model, stream)
+    state.bind(conversation, provider, ttl); state.settle(grant, micro) / state.release(grant)
+
+Times: `now` is monotonic seconds (as in health.py), `now_unix` wall seconds (limits, latency).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any
+
+from llmrouter.schema import Shared
+from llmrouter.state.health import HealthBook, HealthSettings
+from llmrouter.state.latencyview import LatencyView
+from llmrouter.state.limittypes import Begun, Grant, LedgerLike, Reservation
+from llmrouter.state.outage import MemoryLedger, OutageLimits
+from llmrouter.state.shared import SharedStore
+from llmrouter.wire.outcome import Failure
+
+_BINDINGS_MAX = 100_000
+_SLACK = 0.05  # s: a remote deadline converted to this clock may be off by a little
+
+
+class LocalBindings:
+    """Conversation -> provider, each with its TTL; the oldest go first past `max_entries`."""
+
+    def __init__(self, max_entries: int = _BINDINGS_MAX) -> None:
+        self.max_entries = max_entries
+        self._d: OrderedDict[str, tuple[str, float]] = OrderedDict()
+
+    def get(self, conversation: str, now: float) -> str | None:
+        hit = self._d.get(conversation)
+        if hit is None:
+            return None
+        if hit[1] <= now:
+            del self._d[conversation]
+            return None
+        return hit[0]
+
+    def set(self, conversation: str, provider: str, ttl: float, now: float) -> None:
+        self._d.pop(conversation, None)
+        self._d[conversation] = (provider, now + ttl)
+        while len(self._d) > self.max_entries:
+            self._d.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+
+class LocalBackend:
+    """Everything in this process: what a single router instance has always done."""
+
+    def __init__(
+        self, ledger: LedgerLike | None = None, settings: HealthSettings | None = None
+    ) -> None:
+        self.health = HealthBook(settings)
+        self.latency = LatencyView()
+        self.bindings = LocalBindings()
+        self.ledger: LedgerLike = ledger if ledger is not None else MemoryLedger()
+        self.watched: set[str] = set()
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    def watch(self, provider_keys: Iterable[str]) -> None:
+        """The providers of the current config (call after every (re)load)."""
+        self.watched = set(provider_keys)
+
+    async def begin(
+        self, conversation: str | None, reservation: Reservation | None, now_unix: float
+    ) -> Begun:
+        binding = None
+        if conversation is not None:
+            binding = self.bindings.get(conversation, time.monotonic())
+        verdict = None
+        if reservation is not None:
+            r = reservation
+            verdict = self.ledger.reserve(r.user, list(r.windows), r.amount, now_unix)
+        return Begun(binding, verdict, local=True)
+
+    async def acquire(self, key: str, now: float, *, force: bool = False) -> bool | None:
+        return self.health.acquire(key, now, force=force)
+
+    def record(
+        self,
+        key: str,
+        now: float,
+        failure: Failure,
+        *,
+        retry_after: float | None = None,
+        probe: bool = False,
+        judged: bool = True,
+        started: float | None = None,
+    ) -> float | None:
+        return self.health.record(
+            key, now, failure, retry_after=retry_after, probe=probe, judged=judged, started=started
+        )
+
+    def probe_passed(self, key: str, started: float) -> None:
+        self.health.probe_passed(key)
+
+    def latency_ok(self, key: str, model: str | None, stream: bool, now_unix: float, **kw: Any):
+        self.latency.record_ok(key, model, stream, now_unix, **kw)
+
+    def latency_failure(self, key: str, model: str | None, stream: bool, now_unix: float) -> None:
+        self.latency.record_failure(key, model, stream, now_unix)
+
+    def bind(self, conversation: str, provider: str, ttl: float) -> None:
+        self.bindings.set(conversation, provider, ttl, time.monotonic())
+
+    def settle(self, grant: Grant, actual_micro: int, now_unix: float) -> None:
+        self.ledger.settle(grant, actual_micro, now_unix)
+
+    def release(self, grant: Grant, now_unix: float) -> None:
+        self.ledger.release(grant, now_unix)
+
+    def status(self) -> dict[str, Any]:
+        return {"backend": "local", "bindings": len(self.bindings)}
+
+
+class RedisBackend(LocalBackend):
+    """The local books, shared through Redis; local answers whenever Redis cannot answer."""
+
+    def __init__(
+        self,
+        shared: Shared,
+        url: str | None = None,
+        settings: HealthSettings | None = None,
+        *,
+        tick: float = 0.25,
+    ) -> None:
+        super().__init__(None, settings)
+        self.shared = shared
+        self.limits = OutageLimits(shared.on_outage)
+        self.store = SharedStore(
+            url or shared.redis,
+            shared.prefix,
+            self,
+            timeout=shared.timeout,
+            lease=shared.lease,
+            queue_max=shared.queue_max,
+            probe_lease=self.health.settings.probe_lease,
+            tick=tick,
+        )
+
+    async def start(self) -> None:
+        await self.store.start()
+
+    async def stop(self) -> None:
+        await self.store.stop()
+
+    def watch(self, provider_keys: Iterable[str]) -> None:
+        super().watch(provider_keys)
+        self.store.watch(self.watched)
+
+    async def begin(
+        self, conversation: str | None, reservation: Reservation | None, now_unix: float
+    ) -> Begun:
+        if conversation is None and reservation is None:
+            return Begun()
+        got = await self.store.begin(conversation, reservation, now_unix)
+        if got is None:  # Redis slow or down: this instance's bindings and its budget share
+            binding = None
+            if conversation is not None:
+                binding = self.bindings.get(conversation, time.monotonic())
+            verdict = None
+            if reservation is not None:
+                r, b = reservation, self.store.link.breaker
+                retry = max(1.0, b.next_retry - time.monotonic())
+                verdict = self.limits.reserve(r.user, r.windows, r.amount, now_unix, retry)
+            return Begun(binding, verdict, local=True)
+        binding, verdict, used = got
+        if reservation is not None:
+            for w, u in zip(reservation.windows, used, strict=False):
+                self.limits.learned(reservation.user, w, u + (1 if w.counts_requests else 0))
+        return Begun(binding, verdict)
+
+    async def acquire(self, key: str, now: float, *, force: bool = False) -> bool | None:
+        probe = self.health.acquire(key, now, force=force)
+        if probe is not True:
+            return probe
+        got = await self.store.claim(key)
+        if got is None:
+            return True  # Redis cannot say: the local decision stands
+        state, value = got
+        if state == "mine":
+            return True
+        mono = time.monotonic()
+        self.health.defer_probe(key, 0.0)
+        if state == "ok":  # another instance proved it healthy
+            self.health.probe_passed(key)
+            return False
+        if state == "cooling":
+            self.health.adopt(key, value, mono, "shared")
+        else:  # another instance is probing: ask again in a moment (or hear its verdict)
+            self.health.defer_probe(key, mono + min(value, 1.0))
+        return False if force else None
+
+    def record(
+        self,
+        key: str,
+        now: float,
+        failure: Failure,
+        *,
+        retry_after: float | None = None,
+        probe: bool = False,
+        judged: bool = True,
+        started: float | None = None,
+    ) -> float | None:
+        h = self.health.get(key)
+        was_down = h.until > now or h.needs_probe
+        cool = super().record(
+            key, now, failure, retry_after=retry_after, probe=probe, judged=judged, started=started
+        )
+        if cool is not None:
+            self.store.cool(key, self.health.until(key), h.last_error or failure.value)
+        elif was_down and judged and not (h.until > now or h.needs_probe):
+            self.store.ok(key, started if started is not None else now)
+        elif probe and not judged:
+            self.store.unclaim(key)
+        return cool
+
+    def probe_passed(self, key: str, started: float) -> None:
+        h = self.health.get(key)
+        was_down = h.until > time.monotonic() or h.needs_probe
+        super().probe_passed(key, started)
+        if was_down:
+            self.store.ok(key, started)
+
+    def bind(self, conversation: str, provider: str, ttl: float) -> None:
+        super().bind(conversation, provider, ttl)
+        self.store.bind(conversation, provider, ttl)
+
+    def settle(self, grant: Grant, actual_micro: int, now_unix: float) -> None:
+        if grant.id.startswith("r"):
+            self.store.settle(grant, actual_micro)
+            return
+        if self.limits.owns(grant):
+            self.limits.ledger.settle(grant, actual_micro, now_unix)
+        self._push(grant, actual_micro)
+
+    def release(self, grant: Grant, now_unix: float) -> None:
+        if grant.id.startswith("r"):
+            self.store.release(grant)
+            return
+        if self.limits.owns(grant):
+            self.limits.ledger.release(grant, now_unix)
+        self._push(grant, 0)
+
+    def _push(self, grant: Grant, actual: int) -> None:
+        """What a grant made on local state cost goes to Redis once it is back."""
+        for w in grant.windows:
+            amount = 1 if w.counts_requests else actual
+            if amount > 0:
+                self.store.spend(grant.user, w.key, amount, w.reset_at)
+
+    def status(self) -> dict[str, Any]:
+        out = self.store.status()
+        out.update(on_outage=self.shared.on_outage, bindings=len(self.bindings))
+        return out
+
+    # -- what the store learns (SharedStore's Sink) -------------------------------------------
+
+    def cooldown(self, provider: str, until: float, reason: str) -> None:
+        self.health.adopt(provider, until, time.monotonic(), reason)
+
+    def recovered(self, provider: str) -> None:
+        """Another instance proved the provider healthy. A cooldown of ours that is later
+        than the shared one is news Redis has not seen yet: it stands."""
+        adopted = self.store.adopted_until(provider)
+        if self.health.until(provider) <= max(time.monotonic(), adopted + _SLACK):
+            self.health.probe_passed(provider)
+
+    def remote_latency(self, blobs: dict[str, Any]) -> None:
+        self.latency.remote(blobs)
+
+    def cooldowns(self) -> list[tuple[str, float, str]]:
+        now = time.monotonic()
+        out = []
+        for key in self.watched:
+            until = self.health.until(key)
+            if until > now:
+                out.append((key, until, self.health.get(key).last_error or "shared"))
+        return out
+
+    def latency_blob(self) -> str | None:
+        return self.latency.blob()
+
+    def outage(self) -> None:
+        self.limits.instances = len(self.store.live)
+        self.limits.new_outage()
+
+
+def make_backend(
+    shared: Shared | None, url: str | None = None, settings: HealthSettings | None = None,
+    ledger: LedgerLike | None = None,
+) -> LocalBackend:  # fmt: skip
+    """The backend a config asks for: `url` (the router_redis option) overrides shared.redis
+    and turns sharing on even without a `shared:` block."""
+    if shared is None and not url:
+        return LocalBackend(ledger, settings)
+    return RedisBackend(shared if shared is not None else Shared(redis=url or ""), url, settings)

@@ -1,0 +1,252 @@
+"""Lua scripts and key names of the shared store. Each script is one atomic step in Redis.
+
+Key layout (P = `shared.prefix`, default `llmrouter:`); every key has a TTL:
+
+- `P cool:<provider>` hash: d deadline and at set time (server ms), r failure class, by
+  instance. Expires at the deadline.
+- `P probe:<provider>` string: the instance id holding the half-open probe (expires with the
+  probe lease, 600 s), or `ok` once a probe or a success proved the provider (10 s).
+- `P bind:<conversation>` string: the provider the conversation is bound to. The binding's TTL.
+- `P lat:<instance>` string: JSON, that instance's latency windows. 60 s after its last push.
+- `P inst` zset: instance id -> last heartbeat (server ms). 60 s after the last beat.
+- `P seq:<instance>` string: the last spend sequence number applied. 1 day.
+- `P lim:<user>:<window>` string: micro-USD spent (usd_*) or requests (rpm) in that window.
+  The window's reset + 5 min.
+- `P lease:<user>` hash: grant id -> {a amount, e expiry ms, w [windows]}, budget held by
+  requests in flight. Each lease expires on its own; the hash with the longest.
+- `P ev`: the pub/sub channel of cool and ok events (not a key).
+
+<provider> is the router's provider key (name and base URL), <conversation> the hashed
+conversation key, <user> the access user with `%` and `:` escaped. Deadlines and leases use the
+Redis server's clock (TIME), so instance clocks need not agree; instances convert to their
+monotonic clock with an offset measured at each heartbeat.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+_NOW = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function int(n) return string.format('%d', n) end
+"""
+
+# KEYS: cool hash, probe key. ARGV: cooldown ms from now, reason, instance, channel, provider.
+# The later deadline wins; a new cooldown ends the probe cycle (recovering needs a new probe).
+COOL = (
+    _NOW
+    + """
+local now = now_ms()
+local d = now + tonumber(ARGV[1])
+local cur = tonumber(redis.call('HGET', KEYS[1], 'd') or '0')
+if d <= cur then return {0, int(cur), int(now)} end
+redis.call('HSET', KEYS[1], 'd', int(d), 'at', int(now), 'r', ARGV[2], 'by', ARGV[3])
+redis.call('PEXPIREAT', KEYS[1], int(d))
+redis.call('DEL', KEYS[2])
+redis.call('PUBLISH', ARGV[4],
+  cjson.encode({t = 'cool', p = ARGV[5], d = int(d), r = ARGV[2], by = ARGV[3]}))
+return {1, int(d), int(now)}
+"""
+)
+
+# KEYS: probe key, cool hash. ARGV: instance, probe lease ms, grace ms.
+# -> {'mine'|'ok'|'taken'|'cooling', ms}: ms is the claim's remaining time, or the cooldown's
+# deadline. A cooldown within `grace` of its end counts as over: instance clocks convert
+# deadlines to within a few ms, and a request must not be refused for that.
+CLAIM = (
+    _NOW
+    + """
+local d = redis.call('HGET', KEYS[2], 'd')
+if d and tonumber(d) - now_ms() > tonumber(ARGV[3]) then return {'cooling', d} end
+local cur = redis.call('GET', KEYS[1])
+if (not cur) or cur == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return {'mine', ARGV[2]}
+end
+local state = 'taken'
+if cur == 'ok' then state = 'ok' end
+return {state, tostring(redis.call('PTTL', KEYS[1]))}
+"""
+)
+
+# KEYS: cool hash, probe key. ARGV: attempt start (server ms), ok ttl ms, channel, provider,
+# instance. A success proves the provider healthy, unless a cooldown was set after the attempt
+# started: that one stands.
+OK = """
+local at = tonumber(redis.call('HGET', KEYS[1], 'at') or '-1')
+if at >= tonumber(ARGV[1]) then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], 'ok', 'PX', ARGV[2])
+redis.call('PUBLISH', ARGV[3], cjson.encode({t = 'ok', p = ARGV[4], by = ARGV[5]}))
+return 1
+"""
+
+# KEYS: probe key. ARGV: instance. A probe that ended without a verdict frees the slot.
+UNCLAIM = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# KEYS: lease hash, window counters... ARGV: grant id, amount, lease ms, then per window:
+# limit, kind (usd|count), expire-at (Unix ms), window key.
+# Check every window, then reserve in all of them, in one step. A usd window admits while
+# spent + held is under its limit (so a budget is passed by at most one reservation); an rpm
+# window admits while its count is under the limit and counts the request now.
+# -> {1, used...} or {0, index of the refusing window, used}.
+RESERVE = (
+    _NOW
+    + """
+local now = now_ms()
+local n = #KEYS - 1
+local held, index = {}, {}
+for i = 1, n do
+  held[i] = 0
+  index[ARGV[3 + 4 * i]] = i
+end
+local leases = redis.call('HGETALL', KEYS[1])
+for j = 1, #leases, 2 do
+  local l = cjson.decode(leases[j + 1])
+  if l.e <= now then
+    redis.call('HDEL', KEYS[1], leases[j])
+  else
+    for _, w in ipairs(l.w) do
+      local i = index[w]
+      if i then held[i] = held[i] + l.a end
+    end
+  end
+end
+local used = {}
+for i = 1, n do
+  local limit, kind = tonumber(ARGV[4 * i]), ARGV[4 * i + 1]
+  local spent = tonumber(redis.call('GET', KEYS[i + 1]) or '0')
+  if kind == 'count' then
+    used[i] = spent
+    if spent + 1 > limit then return {0, i, int(spent)} end
+  else
+    used[i] = spent + held[i]
+    if used[i] >= limit then return {0, i, int(used[i])} end
+  end
+end
+local amount, windows = tonumber(ARGV[2]), {}
+for i = 1, n do
+  if ARGV[4 * i + 1] == 'count' then
+    redis.call('INCR', KEYS[i + 1])
+    redis.call('PEXPIREAT', KEYS[i + 1], ARGV[4 * i + 2])
+  else
+    table.insert(windows, ARGV[3 + 4 * i])
+  end
+end
+if amount > 0 and #windows > 0 then
+  local e = now + tonumber(ARGV[3])
+  redis.call('HSET', KEYS[1], ARGV[1], cjson.encode({a = amount, e = e, w = windows}))
+  if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  end
+end
+local out = {1}
+for i = 1, n do out[i + 1] = int(used[i]) end
+return out
+"""
+)
+
+# KEYS: lease hash. ARGV: lease ms, grant ids... The owner is alive: its holds last longer.
+RENEW = (
+    _NOW
+    + """
+local e = now_ms() + tonumber(ARGV[1])
+local kept = 0
+for i = 2, #ARGV do
+  local v = redis.call('HGET', KEYS[1], ARGV[i])
+  if v then
+    local l = cjson.decode(v)
+    l.e = e
+    redis.call('HSET', KEYS[1], ARGV[i], cjson.encode(l))
+    kept = kept + 1
+  end
+end
+if kept > 0 and redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return kept
+"""
+)
+
+# KEYS: seq key, lease hash, window counters... ARGV: seq, seq ttl ms, grant id ('' for
+# spend made while Redis was away), amount, then an expire-at (Unix ms) per window.
+# Settlement: the hold goes, the real cost (or request count) is added. The sequence number
+# makes a batch sent twice (a timeout after Redis applied it) count once.
+APPLY = """
+local seq = tonumber(ARGV[1])
+if seq <= tonumber(redis.call('GET', KEYS[1]) or '0') then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if ARGV[3] ~= '' then redis.call('HDEL', KEYS[2], ARGV[3]) end
+local amount = tonumber(ARGV[4])
+for i = 3, #KEYS do
+  if amount > 0 then
+    redis.call('INCRBY', KEYS[i], amount)
+    redis.call('PEXPIREAT', KEYS[i], ARGV[2 + i])
+  end
+end
+return 1
+"""
+
+# KEYS: instance set. ARGV: instance, stale ms, ttl ms. -> {server now ms, live instances}.
+HEARTBEAT = (
+    _NOW
+    + """
+local now = now_ms()
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {int(now), redis.call('ZRANGE', KEYS[1], 0, -1)}
+"""
+)
+
+SCRIPTS: dict[str, str] = {
+    "cool": COOL,
+    "claim": CLAIM,
+    "ok": OK,
+    "unclaim": UNCLAIM,
+    "reserve": RESERVE,
+    "renew": RENEW,
+    "apply": APPLY,
+    "heartbeat": HEARTBEAT,
+}
+SHAS: dict[str, str] = {n: hashlib.sha1(s.encode()).hexdigest() for n, s in SCRIPTS.items()}
+
+
+def _esc(part: str) -> str:
+    return part.replace("%", "%25").replace(":", "%3A")
+
+
+class Keys:
+    """Key names under one prefix (see the table above)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.instances = f"{prefix}inst"
+        self.channel = f"{prefix}ev"
+
+    def cool(self, provider: str) -> str:
+        return f"{self.prefix}cool:{provider}"
+
+    def probe(self, provider: str) -> str:
+        return f"{self.prefix}probe:{provider}"
+
+    def bind(self, conversation: str) -> str:
+        return f"{self.prefix}bind:{conversation}"
+
+    def latency(self, instance: str) -> str:
+        return f"{self.prefix}lat:{instance}"
+
+    def seq(self, instance: str) -> str:
+        return f"{self.prefix}seq:{instance}"
+
+    def limit(self, user: str, window_key: str) -> str:
+        return f"{self.prefix}lim:{_esc(user)}:{window_key}"
+
+    def lease(self, user: str) -> str:
+        return f"{self.prefix}lease:{_esc(user)}"

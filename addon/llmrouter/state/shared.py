@@ -1,0 +1,451 @@
+"""The Redis side of shared state: the hot-path call, background writes, sync and events.
+
+- `begin` is the only call on a request's path: the conversation's binding and the limit
+  script in one pipeline, one round trip. `claim` (the half-open probe) adds one only on the
+  request that would probe a recovering provider.
+- Writes after the answer (cooldowns, probe verdicts, bindings, settlements) go through the
+  `Outbox`, sent in order by one worker task, retried until Redis takes them.
+- A ticker (every `tick` s, 0.25 by default) beats the heartbeat, reads the watched providers'
+  cooldowns and probe markers (the backstop of pub/sub), renews this instance's budget leases
+  and exchanges latency windows. While the breaker is open it retries Redis, and on success
+  resyncs: scripts, heartbeat, remote cooldowns in, local cooldowns out, queued writes flushed.
+- A listener applies other instances' cooldown and recovery events as they are published.
+
+What it learns goes to a `Sink` (the backend), in local monotonic time. See redisscripts.py for
+the key layout and docs/SHARED.md for the design.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import secrets
+import time
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from redis.asyncio.client import Pipeline
+
+from llmrouter.state.limittypes import Denial, Grant, Reservation, denial
+from llmrouter.state.outbox import Op, Outbox, add, later
+from llmrouter.state.redislink import RedisLink, evalsha
+from llmrouter.state.redisscripts import Keys
+
+logger = logging.getLogger("llmrouter")
+
+CLAIM_GRACE_MS = 50  # a cooldown this close to its end counts as over (clocks differ by ms)
+OK_TTL_MS = 10_000  # a proven provider's `ok` marker; the backstop reads it every tick
+LATENCY_TTL_MS = 60_000
+SEQ_TTL_MS = 86_400_000
+WINDOW_GRACE = 300.0  # counters outlive their window by this: clocks of instances differ
+_BATCH = 64
+_SEQUENCED = frozenset({"settle", "spend"})
+
+
+class Sink(Protocol):
+    """What the backend does with what the store learns (times are local monotonic)."""
+
+    def cooldown(self, provider: str, until: float, reason: str) -> None: ...
+    def recovered(self, provider: str) -> None: ...
+    def remote_latency(self, blobs: dict[str, Any]) -> None: ...
+    def cooldowns(self) -> list[tuple[str, float, str]]: ...
+    def latency_blob(self) -> str | None: ...
+    def outage(self) -> None: ...
+
+
+def _text(v: Any) -> str | None:
+    return v.decode() if isinstance(v, bytes) else v
+
+
+class SharedStore:
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        sink: Sink,
+        *,
+        timeout: float = 0.05,
+        lease: float = 30.0,
+        queue_max: int = 10_000,
+        probe_lease: float = 600.0,
+        tick: float = 0.25,
+        latency_every: float = 2.0,
+    ) -> None:
+        self.instance = secrets.token_hex(6)
+        self.keys = Keys(prefix)
+        self.sink = sink
+        self.link = RedisLink(url, timeout=timeout, name=f"llmrouter-{self.instance}")
+        self.link.on_open = self._opened
+        self.outbox = Outbox(queue_max)
+        self.lease_ms = int(lease * 1000)
+        self.probe_lease_ms = int(probe_lease * 1000)
+        self.tick = tick
+        self._full_every = max(1, round(latency_every / tick))
+        self._renew_every = max(1, min(self._full_every, int(lease / 3 / tick)))
+        self.providers: set[str] = set()
+        self.live: list[str] = []  # instance ids at the last heartbeat (this one included)
+        self.held: dict[str, Grant] = {}  # this instance's leases in flight: renewed
+        self._adopted: dict[str, int] = {}  # provider -> latest cooldown deadline seen (server ms)
+        self._offset_ms = (time.time() - time.monotonic()) * 1000  # server ms - monotonic ms
+        self._ids = itertools.count(1)
+        self._seq = itertools.count(1)
+        self._wake = asyncio.Event()
+        self._up = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._full_warned = False
+        self._script_errors: set[str] = set()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._resync()
+        self._tasks = [
+            asyncio.create_task(self._worker(), name="llmrouter-shared-worker"),
+            asyncio.create_task(self._ticker(), name="llmrouter-shared-ticker"),
+            asyncio.create_task(self._listener(), name="llmrouter-shared-listener"),
+        ]
+
+    async def stop(self, flush: float = 1.0) -> None:
+        """Send what is queued (bounded by `flush` s), leave the instance set, close."""
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks = []
+        end = time.monotonic() + flush
+        while self.outbox and self.link.up and time.monotonic() < end:
+            if not await self._send_batch():
+                break
+        if self.outbox:
+            logger.warning(f"router: shared state: {len(self.outbox)} writes not sent at exit")
+        await self.link.call(lambda p: p.zrem(self.keys.instances, self.instance))
+        await self.link.aclose()
+
+    def watch(self, providers: Iterable[str]) -> None:
+        self.providers = set(providers)
+        for p in [p for p in self._adopted if p not in self.providers]:
+            del self._adopted[p]
+
+    # -- time --------------------------------------------------------------------------------
+
+    def to_mono(self, server_ms: int) -> float:
+        return (server_ms - self._offset_ms) / 1000
+
+    def to_server(self, mono: float) -> int:
+        return int(mono * 1000 + self._offset_ms)
+
+    def adopted_until(self, provider: str) -> float:
+        """The latest shared cooldown deadline this instance knows of (monotonic; 0: none)."""
+        d = self._adopted.get(provider)
+        return self.to_mono(d) if d else 0.0
+
+    # -- the hot path ------------------------------------------------------------------------
+
+    async def begin(
+        self, conversation: str | None, res: Reservation | None, now_unix: float
+    ) -> tuple[str | None, Grant | Denial | None, list[int]] | None:
+        """(binding, verdict, used per window) in one round trip; None: use local state."""
+        k = self.keys
+        gid = f"r{self.instance}-{next(self._ids)}"
+
+        def fill(p: Pipeline) -> None:
+            if conversation is not None:
+                p.get(k.bind(conversation))
+            if res is not None:
+                args: list[Any] = [gid, res.amount, self.lease_ms]
+                for w in res.windows:
+                    kind = "count" if w.counts_requests else "usd"
+                    args += [w.limit, kind, int((w.reset_at + WINDOW_GRACE) * 1000), w.key]
+                keys = [k.lease(res.user), *(k.limit(res.user, w.key) for w in res.windows)]
+                evalsha(p, "reserve", keys, args)
+
+        out = await self.link.call(fill)
+        if out is None:
+            return None
+        binding = None
+        if conversation is not None:
+            v = out.pop(0)
+            binding = None if isinstance(v, Exception) else _text(v)
+        if res is None:
+            return binding, None, []
+        r = out[0]
+        if isinstance(r, Exception):
+            self._script_error("reserve", r)
+            return None
+        if r[0] == 1:
+            grant = Grant(gid, res.user, res.amount, res.windows)
+            if res.amount > 0:
+                self.held[gid] = grant
+            return binding, grant, [int(u) for u in r[1:]]
+        window = res.windows[int(r[1]) - 1]
+        return binding, denial(window, int(r[2]), now_unix), []
+
+    async def claim(self, provider: str) -> tuple[str, float] | None:
+        """The shared half-open slot: ("mine"|"ok"|"taken", s left) or ("cooling", until)."""
+        k = self.keys
+        out = await self.link.call(
+            lambda p: evalsha(
+                p,
+                "claim",
+                [k.probe(provider), k.cool(provider)],
+                [self.instance, self.probe_lease_ms, CLAIM_GRACE_MS],
+            )
+        )
+        if out is None or isinstance(out[0], Exception):
+            return None
+        state, ms = _text(out[0][0]) or "", int(out[0][1])
+        if state == "cooling":
+            self._adopted[provider] = max(ms, self._adopted.get(provider, 0))
+            return state, self.to_mono(ms)
+        return state, ms / 1000
+
+    # -- background writes -------------------------------------------------------------------
+
+    def _put(self, op: Op, merge: Any = None) -> None:
+        if not self.outbox.put(op, merge) and not self._full_warned:
+            self._full_warned = True
+            logger.warning(
+                f"router: shared state: background queue full ({self.outbox.capacity}); "
+                "further writes are dropped and counted (router.status)"
+            )
+        self._wake.set()
+
+    def cool(self, provider: str, until: float, reason: str) -> None:
+        self._put(Op("cool", provider, {"until": until, "reason": reason}), later)
+
+    def ok(self, provider: str, started: float) -> None:
+        self._put(Op("ok", provider, {"started": started}))
+
+    def unclaim(self, provider: str) -> None:
+        self._put(Op("unclaim", provider))
+
+    def bind(self, conversation: str, provider: str, ttl: float) -> None:
+        self._put(Op("bind", conversation, {"provider": provider, "ms": max(1, int(ttl * 1000))}))
+
+    def settle(self, grant: Grant, actual: int) -> None:
+        self.held.pop(grant.id, None)
+        usd = [w for w in grant.windows if not w.counts_requests]
+        exp = [int((w.reset_at + WINDOW_GRACE) * 1000) for w in usd]
+        data = {"user": grant.user, "amount": actual, "windows": [w.key for w in usd], "exp": exp}
+        self._put(Op("settle", grant.id, data))
+
+    def release(self, grant: Grant) -> None:
+        self.held.pop(grant.id, None)
+        self._put(Op("release", grant.id, {"user": grant.user}))
+
+    def spend(self, user: str, window_key: str, amount: int, reset_at: float) -> None:
+        """Spend made on local state while Redis was away, pushed when it is back."""
+        exp = int((reset_at + WINDOW_GRACE) * 1000)
+        data = {"user": user, "window": window_key, "amount": amount, "exp": exp}
+        self._put(Op("spend", f"{user}\n{window_key}", data), add)
+
+    def _encode(self, p: Pipeline, op: Op) -> None:
+        k, d = self.keys, op.data
+        if op.kind == "cool":
+            ms = max(1, int((d["until"] - time.monotonic()) * 1000))
+            keys = [k.cool(op.key), k.probe(op.key)]
+            evalsha(p, "cool", keys, [ms, d["reason"], self.instance, k.channel, op.key])
+        elif op.kind == "ok":
+            args = [self.to_server(d["started"]), OK_TTL_MS, k.channel, op.key, self.instance]
+            evalsha(p, "ok", [k.cool(op.key), k.probe(op.key)], args)
+        elif op.kind == "unclaim":
+            evalsha(p, "unclaim", [k.probe(op.key)], [self.instance])
+        elif op.kind == "bind":
+            p.set(k.bind(op.key), d["provider"], px=d["ms"])
+        elif op.kind == "release":
+            p.hdel(k.lease(d["user"]), op.key)
+        elif op.kind == "settle":
+            keys = [k.seq(self.instance), k.lease(d["user"])]
+            keys += [k.limit(d["user"], w) for w in d["windows"]]
+            evalsha(p, "apply", keys, [op.seq, SEQ_TTL_MS, op.key, d["amount"], *d["exp"]])
+        elif op.kind == "spend":
+            keys = [k.seq(self.instance), k.lease(d["user"]), k.limit(d["user"], d["window"])]
+            evalsha(p, "apply", keys, [op.seq, SEQ_TTL_MS, "", d["amount"], d["exp"]])
+
+    async def _send_batch(self) -> bool:
+        now = time.monotonic()
+        batch = self.outbox.take(_BATCH)
+        # A cooldown that ran out while queued says nothing any more.
+        batch[:] = [op for op in batch if op.kind != "cool" or op.data["until"] > now]
+        for op in batch:
+            if op.kind in _SEQUENCED and not op.seq:
+                op.seq = next(self._seq)
+        if not batch:
+            self.outbox.ack()
+            return True
+
+        def fill(p: Pipeline) -> None:
+            for op in batch:
+                self._encode(p, op)
+
+        out = await self.link.call(fill)
+        if out is None:
+            return False  # the batch stays in flight; sent again once Redis is back
+        for op, r in zip(batch, out, strict=True):
+            if isinstance(r, Exception):
+                self.outbox.failed += 1
+                self._script_error(op.kind, r)
+            elif op.kind == "cool" and r[0] == 1:
+                self._adopted[op.key] = max(int(r[1]), self._adopted.get(op.key, 0))
+        self.outbox.ack()
+        if len(self.outbox) < self.outbox.capacity // 2:
+            self._full_warned = False
+        return True
+
+    async def _worker(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self.outbox and self.link.up:
+                if not await self._send_batch():
+                    break
+
+    def _script_error(self, kind: str, error: Exception) -> None:
+        if kind not in self._script_errors:  # a bug, not an outage: say it once per kind
+            self._script_errors.add(kind)
+            logger.error(f"router: shared state: Redis refused a {kind} write: {error}")
+
+    # -- sync --------------------------------------------------------------------------------
+
+    async def _ticker(self) -> None:
+        n = 0
+        while True:
+            b = self.link.breaker
+            wait = self.tick
+            if not b.closed:
+                wait = max(0.01, min(wait, b.next_retry - time.monotonic()))
+            await asyncio.sleep(wait)
+            if self.link.up:
+                n += 1
+                latency, renew = n % self._full_every == 0, n % self._renew_every == 0
+                await self._sync(latency=latency, renew=renew)
+            elif b.due(time.monotonic()):
+                await self._resync()
+
+    async def _sync(self, *, latency: bool, renew: bool, force: bool = False) -> bool:
+        k, providers = self.keys, sorted(self.providers)
+        stale = int(max(5.0, 10 * self.tick) * 1000)  # an instance silent this long is gone
+        others = [i for i in self.live if i != self.instance] if latency else []
+        blob = self.sink.latency_blob() if latency else None
+        by_user: dict[str, list[str]] = {}
+        if renew:
+            for gid, g in self.held.items():
+                by_user.setdefault(g.user, []).append(gid)
+
+        def fill(p: Pipeline) -> None:
+            evalsha(p, "heartbeat", [k.instances], [self.instance, stale, LATENCY_TTL_MS])
+            for prov in providers:
+                p.hget(k.cool(prov), "d")
+                p.hget(k.cool(prov), "r")
+                p.get(k.probe(prov))
+            for user, gids in by_user.items():
+                evalsha(p, "renew", [k.lease(user)], [self.lease_ms, *gids])
+            if blob is not None:
+                p.set(k.latency(self.instance), blob, px=LATENCY_TTL_MS)
+            if others:
+                p.mget([k.latency(i) for i in others])
+
+        t0 = time.monotonic()
+        out = await self.link.call(fill, force=force)
+        if out is None or isinstance(out[0], Exception):
+            return False
+        t1 = time.monotonic()
+        self._offset_ms = int(out[0][0]) - (t0 + t1) * 500
+        self.live = [_text(i) or "" for i in out[0][1]]
+        for i, prov in enumerate(providers):
+            d, r, probe = out[1 + 3 * i : 4 + 3 * i]
+            if isinstance(d, bytes | str) and int(d) > self._adopted.get(prov, 0):
+                self._adopted[prov] = int(d)
+                self.sink.cooldown(prov, self.to_mono(int(d)), _text(r) or "shared")
+            elif _text(probe) == "ok" and not self.outbox.has("cool", prov):
+                self.sink.recovered(prov)
+        if others:
+            raw = out[-1]
+            if not isinstance(raw, Exception):
+                blobs = {}
+                for inst, v in zip(others, raw, strict=True):
+                    if v is not None:
+                        with contextlib.suppress(ValueError):
+                            blobs[inst] = json.loads(v)
+                self.sink.remote_latency(blobs)
+        return True
+
+    async def _resync(self) -> None:
+        if not await self.link.recover():
+            return
+        if not await self._sync(latency=True, renew=True, force=True):
+            return
+        for prov, until, reason in self.sink.cooldowns():
+            if prov in self.providers:
+                self.cool(prov, until, reason)  # Redis may have restarted empty
+        self.link.closed(f"; instances live: {len(self.live)}")
+        self._up.set()
+        self._wake.set()
+
+    def _opened(self) -> None:
+        self._up.clear()
+        self.sink.outage()
+
+    # -- events ------------------------------------------------------------------------------
+
+    async def _listener(self) -> None:
+        while True:
+            await self._up.wait()
+            ps = self.link.client.pubsub(ignore_subscribe_messages=True)
+            try:
+                async with asyncio.timeout(self.link.timeout * 4):
+                    await ps.subscribe(self.keys.channel)
+                while self.link.up:
+                    msg = await ps.get_message(timeout=1.0)
+                    if msg is not None:
+                        self._event(msg.get("data"))
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # the connection broke: the breaker decides what is next
+                self.link.failed(e)
+            finally:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(self.link.timeout * 4):
+                        await ps.aclose()
+
+    def _event(self, data: Any) -> None:
+        try:
+            ev = json.loads(data)
+            kind, prov, by = ev["t"], ev["p"], ev.get("by")
+        except (ValueError, TypeError, KeyError):
+            return
+        if by == self.instance or prov not in self.providers:
+            return
+        if kind == "cool":
+            d = int(ev["d"])
+            if d > self._adopted.get(prov, 0):
+                self._adopted[prov] = d
+                self.sink.cooldown(prov, self.to_mono(d), str(ev.get("r") or "shared"))
+        elif kind == "ok" and not self.outbox.has("cool", prov):
+            self.sink.recovered(prov)
+
+    # -- status ------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        b = self.link.breaker
+        return {
+            "backend": "redis",
+            "redis": self.link.url,
+            "prefix": self.keys.prefix,
+            "instance": self.instance,
+            "state": "connected" if b.closed else "unreachable",
+            "since": b.since,
+            "outages": b.opened,
+            "last_error": b.last_error,
+            "instances": len(self.live),
+            "queue": len(self.outbox),
+            "queue_max": self.outbox.capacity,
+            "dropped": self.outbox.dropped,
+            "failed": self.outbox.failed,
+            "sent": self.outbox.sent,
+            "leases": len(self.held),
+        }
