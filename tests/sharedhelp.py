@@ -37,7 +37,9 @@ async def instance(url: str, **kw: Any) -> RedisBackend:
 
 async def flushed(*backends: RedisBackend, within: float = 5.0) -> None:
     """Every queued write of these instances reached Redis."""
-    await wait_for(lambda: all(not b.store.outbox for b in backends), within)
+    async with asyncio.timeout(within):
+        for b in backends:
+            await b.store.drained()
 
 
 def day(limit: int, key: str = "day:test") -> Window:

@@ -187,7 +187,7 @@ async def test_a_budget_holds_across_instances_under_20_concurrent_reservers(
 
     await asyncio.gather(*(client(i) for i in range(20)))
     await flushed(a, b)
-    spent = int(await raw(redis_server.url, "GET", f"{PREFIX}lim:alice:day:test"))
+    spent = int(await raw(redis_server.url, "HGET", f"{PREFIX}lim:alice:day:test", "s"))
     assert spent == reservation * len(grants)
     assert limit <= spent <= limit + reservation  # overspend <= one reservation
     assert {g.id[:13] for g in grants} == {f"r{a.store.instance}", f"r{b.store.instance}"}
@@ -237,7 +237,7 @@ async def test_a_release_gives_the_hold_back(cluster: Make, redis_server: RedisP
     a.release(g, time.time())
     await flushed(a)
     assert isinstance((await b.begin(None, res("dan", 1, day(1_000)), time.time())).verdict, Grant)
-    assert await raw(redis_server.url, "GET", f"{PREFIX}lim:dan:day:test") is None  # no spend
+    assert await raw(redis_server.url, "HGET", f"{PREFIX}lim:dan:day:test", "s") is None  # no spend
 
 
 async def test_user_names_cannot_collide_in_key_names(cluster: Make) -> None:

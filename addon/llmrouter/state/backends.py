@@ -185,9 +185,10 @@ class RedisBackend(LocalBackend):
                 verdict = self.limits.reserve(r.user, r.windows, r.amount, now_unix, retry)
             return Begun(binding, verdict, local=True)
         binding, verdict, used = got
-        if reservation is not None:
-            for w, u in zip(reservation.windows, used, strict=False):
-                self.limits.learned(reservation.user, w, u + (1 if w.counts_requests else 0))
+        if reservation is not None:  # what the cluster used, for an outage's shares
+            r = reservation
+            for w, u in zip(r.windows, used, strict=False):
+                self.limits.learned(r.user, w, u + (1 if w.counts_requests else r.amount))
         return Begun(binding, verdict)
 
     async def acquire(self, key: str, now: float, *, force: bool = False) -> bool | None:

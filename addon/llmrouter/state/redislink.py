@@ -2,7 +2,9 @@
 
 Calls made while a pipeline is on the wire are gathered into the next one: however many
 requests run at once, the hot path uses one connection and one round trip per batch, so a
-burst neither opens dozens of connections nor costs a syscall per request.
+burst neither opens dozens of connections nor costs a syscall per request. The batch is packed
+and written on that connection directly: redis-py's Pipeline object, retry wrapper and reply
+callbacks cost more CPU than the round trip itself.
 
 Every call is bounded by `timeout`; a batch that fails or times out opens the breaker, and from
 then on calls return None at once, without touching the network, until `recover()` (run by a
@@ -21,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from redis import exceptions as rexc
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.client import Pipeline
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -30,7 +32,6 @@ from llmrouter.state.redisscripts import SCRIPTS, SHAS
 
 logger = logging.getLogger("llmrouter")
 
-Fill = Callable[[Pipeline], None]
 _FAILURES = (rexc.RedisError, TimeoutError, OSError)  # RedisError: also a wrong password
 
 
@@ -44,9 +45,40 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def evalsha(pipe: Pipeline, name: str, keys: Sequence[str], args: Sequence[Any]) -> None:
-    """Queue a script by its SHA (no SCRIPT EXISTS round trip: a NOSCRIPT reply loads them)."""
-    pipe.evalsha(SHAS[name], len(keys), *keys, *args)
+class Commands:
+    """The commands of one call, in order: the few the shared store uses. Replies come back
+    as Redis sent them (bytes, ints, lists; None for a missing value), or as the exception a
+    command raised."""
+
+    __slots__ = ("args",)
+
+    def __init__(self) -> None:
+        self.args: list[tuple[Any, ...]] = []
+
+    def __len__(self) -> int:
+        return len(self.args)
+
+    def get(self, key: str) -> None:
+        self.args.append(("GET", key))
+
+    def set(self, key: str, value: str, *, px: int) -> None:
+        self.args.append(("SET", key, value, "PX", px))
+
+    def hget(self, key: str, field: str) -> None:
+        self.args.append(("HGET", key, field))
+
+    def mget(self, keys: Sequence[str]) -> None:
+        self.args.append(("MGET", *keys))
+
+    def zrem(self, key: str, member: str) -> None:
+        self.args.append(("ZREM", key, member))
+
+    def evalsha(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> None:
+        """A script by its SHA (no SCRIPT EXISTS round trip: a NOSCRIPT reply loads them)."""
+        self.args.append(("EVALSHA", SHAS[name], len(keys), *keys, *args))
+
+
+Fill = Callable[[Commands], None]
 
 
 class _Call:
@@ -66,12 +98,13 @@ class RedisLink:
         self.batches = 0
         self._queue: list[_Call] = []
         self._sender: asyncio.Task[None] | None = None
+        self._conn: AbstractConnection | None = None  # the batches' own connection
         self._warned = False
         pool = BlockingConnectionPool.from_url(
             url,
-            max_connections=8,  # the batch on the wire, pub/sub, recovery checks
+            max_connections=4,  # the batches' connection and pub/sub
             timeout=timeout,
-            socket_timeout=timeout,
+            socket_timeout=None,  # every call is bounded by asyncio.timeout(timeout) instead
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),
             health_check_interval=0,
@@ -134,27 +167,41 @@ class RedisLink:
         return replies
 
     async def _pipeline(self, batch: list[_Call]) -> list[list[Any]]:
-        pipe = self.client.pipeline(transaction=False)
+        cmds = Commands()
         bounds = []
         for c in batch:
-            start = len(pipe)
-            c.fill(pipe)
-            bounds.append((start, len(pipe)))
-        flat = await pipe.execute(raise_on_error=False)
+            start = len(cmds)
+            c.fill(cmds)
+            bounds.append((start, len(cmds)))
+        flat = await self._run(cmds.args)
         return [flat[a:b] for a, b in bounds]
 
+    async def _run(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        if not commands:
+            return []
+        if self._conn is None:
+            self._conn = await self.client.connection_pool.get_connection()
+        conn = self._conn
+        await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+        out: list[Any] = []
+        for _ in commands:
+            try:
+                out.append(await conn.read_response())
+            except rexc.ResponseError as e:  # that command's own error; the rest still reply
+                out.append(e)
+        return out
+
     async def _load_scripts(self) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        for source in SCRIPTS.values():
-            pipe.script_load(source)
-        await pipe.execute()
+        for r in await self._run([("SCRIPT", "LOAD", src) for src in SCRIPTS.values()]):
+            if isinstance(r, Exception):
+                raise r
 
     def failed(self, error: BaseException) -> None:
         text = _describe(error)
         if self.breaker.failure(time.monotonic(), text):
             logger.warning(
                 f"router: shared state: Redis at {self.url} unreachable ({text}); routing on "
-                "local state until it answers again"
+                "local state until it is back"
             )
             if self.on_open is not None:
                 self.on_open()
@@ -162,9 +209,11 @@ class RedisLink:
     async def recover(self) -> bool:
         """Background check while open: PING and load the scripts. True when Redis answers
         (the caller resyncs, then calls `closed()`)."""
+        # Pooled connections from before the outage point at a dead (or restarted) server.
+        await self.client.connection_pool.disconnect()
         try:
             async with asyncio.timeout(self.timeout * 4):
-                await self.client.ping()
+                await self._run([("PING",)])
                 await self._load_scripts()
             return True
         except _FAILURES as e:
@@ -193,6 +242,8 @@ class RedisLink:
     async def aclose(self) -> None:
         if self._sender is not None:
             self._sender.cancel()
+        if self._conn is not None:
+            await self._conn.disconnect()
         await self.client.aclose()
         await self.client.connection_pool.disconnect()
 

@@ -10,10 +10,12 @@ Key layout (P = `shared.prefix`, default `llmrouter:`); every key has a TTL:
 - `P lat:<instance>` string: JSON, that instance's latency windows. 60 s after its last push.
 - `P inst` zset: instance id -> last heartbeat (server ms). 60 s after the last beat.
 - `P seq:<instance>` string: the last spend sequence number applied. 1 day.
-- `P lim:<user>:<window>` string: micro-USD spent (usd_*) or requests (rpm) in that window.
-  The window's reset + 5 min.
-- `P lease:<user>` hash: grant id -> {a amount, e expiry ms, w [windows]}, budget held by
-  requests in flight. Each lease expires on its own; the hash with the longest.
+- `P lim:<user>:<window>` hash: s micro-USD spent (usd_*) or requests counted (rpm) in that
+  window, h micro-USD held by live leases. The window's reset + 5 min.
+- `P lease:<user>` hash: grant id -> {a amount, w [windows]}, budget held by requests in
+  flight; `P leasex:<user>` zset: grant id -> lease expiry (server ms). A live instance renews
+  its leases; an expired one is dropped (its hold given back) by the next reservation. Both
+  keys expire with the last of their windows' counters.
 - `P ev`: the pub/sub channel of cool and ok events (not a key).
 
 <provider> is the router's provider key (name and base URL), <conversation> the hashed
@@ -90,61 +92,76 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# KEYS: lease hash, window counters... ARGV: grant id, amount, lease ms, then per window:
-# limit, kind (usd|count), expire-at (Unix ms), window key.
+# Budget leases. Per user: `lease` hash (grant id -> {a amount, w [window keys]}) and `leasex`
+# zset (grant id -> expiry, server ms); per window: `lim` hash with s (spent or counted) and h
+# (held by live leases). A lease leaves exactly once: settled, released or expired, each in a
+# script that first checks it is still there, so `h` never drifts.
+_LEASES = """
+local function drop(lease, leasex, stem, gid)
+  local v = redis.call('HGET', lease, gid)
+  if not v then return end
+  local l = cjson.decode(v)
+  for _, w in ipairs(l.w) do
+    local k = stem .. w
+    if redis.call('EXISTS', k) == 1 then redis.call('HINCRBY', k, 'h', -l.a) end
+  end
+  redis.call('HDEL', lease, gid)
+  redis.call('ZREM', leasex, gid)
+end
+local function keep(key, at)
+  if redis.call('PEXPIRETIME', key) < at then redis.call('PEXPIREAT', key, at) end
+end
+"""
+
+# KEYS: lease hash, lease zset, window counters... ARGV: grant id, amount, lease ms, window key
+# stem (P lim:<user>:), then per window: limit, kind (usd|count), expire-at (Unix ms), window.
 # Check every window, then reserve in all of them, in one step. A usd window admits while
 # spent + held is under its limit (so a budget is passed by at most one reservation); an rpm
 # window admits while its count is under the limit and counts the request now.
 # -> {1, used...} or {0, index of the refusing window, used}.
 RESERVE = (
     _NOW
+    + _LEASES
     + """
 local now = now_ms()
-local n = #KEYS - 1
-local held, index = {}, {}
-for i = 1, n do
-  held[i] = 0
-  index[ARGV[3 + 4 * i]] = i
+local stem = ARGV[4]
+for _, gid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 100)) do
+  drop(KEYS[1], KEYS[2], stem, gid)
 end
-local leases = redis.call('HGETALL', KEYS[1])
-for j = 1, #leases, 2 do
-  local l = cjson.decode(leases[j + 1])
-  if l.e <= now then
-    redis.call('HDEL', KEYS[1], leases[j])
-  else
-    for _, w in ipairs(l.w) do
-      local i = index[w]
-      if i then held[i] = held[i] + l.a end
-    end
-  end
-end
+local n = #KEYS - 2
 local used = {}
 for i = 1, n do
-  local limit, kind = tonumber(ARGV[4 * i]), ARGV[4 * i + 1]
-  local spent = tonumber(redis.call('GET', KEYS[i + 1]) or '0')
+  local a = 4 * i + 1
+  local limit, kind = tonumber(ARGV[a]), ARGV[a + 1]
+  local sh = redis.call('HMGET', KEYS[i + 2], 's', 'h')
+  local spent, held = tonumber(sh[1] or '0'), tonumber(sh[2] or '0')
   if kind == 'count' then
     used[i] = spent
     if spent + 1 > limit then return {0, i, int(spent)} end
   else
-    used[i] = spent + held[i]
+    used[i] = spent + held
     if used[i] >= limit then return {0, i, int(used[i])} end
   end
 end
-local amount, windows = tonumber(ARGV[2]), {}
+local amount, windows, last = tonumber(ARGV[2]), {}, 0
 for i = 1, n do
-  if ARGV[4 * i + 1] == 'count' then
-    redis.call('INCR', KEYS[i + 1])
-    redis.call('PEXPIREAT', KEYS[i + 1], ARGV[4 * i + 2])
-  else
-    table.insert(windows, ARGV[3 + 4 * i])
+  local a = 4 * i + 1
+  if ARGV[a + 1] == 'count' then
+    redis.call('HINCRBY', KEYS[i + 2], 's', 1)
+  elseif amount > 0 then
+    redis.call('HINCRBY', KEYS[i + 2], 'h', amount)
+    table.insert(windows, ARGV[a + 3])
+    last = math.max(last, tonumber(ARGV[a + 2]))
   end
+  redis.call('PEXPIREAT', KEYS[i + 2], ARGV[a + 2])
 end
-if amount > 0 and #windows > 0 then
-  local e = now + tonumber(ARGV[3])
-  redis.call('HSET', KEYS[1], ARGV[1], cjson.encode({a = amount, e = e, w = windows}))
-  if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then
-    redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  end
+if #windows > 0 then
+  redis.call('HSET', KEYS[1], ARGV[1], cjson.encode({a = amount, w = windows}))
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
+  -- the leases must outlive their windows' counters: an expired lease is given back from `h`
+  -- by the next reservation, which needs to find it
+  keep(KEYS[1], last)
+  keep(KEYS[2], last)
 end
 local out = {1}
 for i = 1, n do out[i + 1] = int(used[i]) end
@@ -152,46 +169,42 @@ return out
 """
 )
 
-# KEYS: lease hash. ARGV: lease ms, grant ids... The owner is alive: its holds last longer.
+# KEYS: lease hash, lease zset. ARGV: lease ms, grant ids... The owner is alive: its holds last
+# longer (only those still there: an expired lease is not brought back).
 RENEW = (
     _NOW
     + """
 local e = now_ms() + tonumber(ARGV[1])
 local kept = 0
 for i = 2, #ARGV do
-  local v = redis.call('HGET', KEYS[1], ARGV[i])
-  if v then
-    local l = cjson.decode(v)
-    l.e = e
-    redis.call('HSET', KEYS[1], ARGV[i], cjson.encode(l))
-    kept = kept + 1
-  end
-end
-if kept > 0 and redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  kept = kept + redis.call('ZADD', KEYS[2], 'XX', 'CH', e, ARGV[i])
 end
 return kept
 """
 )
 
-# KEYS: seq key, lease hash, window counters... ARGV: seq, seq ttl ms, grant id ('' for
-# spend made while Redis was away), amount, then an expire-at (Unix ms) per window.
-# Settlement: the hold goes, the real cost (or request count) is added. The sequence number
-# makes a batch sent twice (a timeout after Redis applied it) count once.
-APPLY = """
+# KEYS: seq key, lease hash, lease zset, window counters... ARGV: seq, seq ttl ms, grant id
+# ('' for spend made while Redis was away), amount, window key stem, then an expire-at (Unix
+# ms) per window. Settlement and release: the hold goes, the real cost (or request count) is
+# added. The sequence number makes a batch sent twice (after a timeout that hid Redis applying
+# it) count once.
+APPLY = (
+    _LEASES
+    + """
 local seq = tonumber(ARGV[1])
 if seq <= tonumber(redis.call('GET', KEYS[1]) or '0') then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-if ARGV[3] ~= '' then redis.call('HDEL', KEYS[2], ARGV[3]) end
+if ARGV[3] ~= '' then drop(KEYS[2], KEYS[3], ARGV[5], ARGV[3]) end
 local amount = tonumber(ARGV[4])
-for i = 3, #KEYS do
-  if amount > 0 then
-    redis.call('INCRBY', KEYS[i], amount)
+if amount > 0 then
+  for i = 4, #KEYS do
+    redis.call('HINCRBY', KEYS[i], 's', amount)
     redis.call('PEXPIREAT', KEYS[i], ARGV[2 + i])
   end
 end
 return 1
 """
+)
 
 # KEYS: instance set. ARGV: instance, stale ms, ttl ms. -> {server now ms, live instances}.
 HEARTBEAT = (
@@ -248,5 +261,12 @@ class Keys:
     def limit(self, user: str, window_key: str) -> str:
         return f"{self.prefix}lim:{_esc(user)}:{window_key}"
 
+    def limit_stem(self, user: str) -> str:
+        """`limit(user, w)` is this + w: scripts build the keys of a lease's windows."""
+        return f"{self.prefix}lim:{_esc(user)}:"
+
     def lease(self, user: str) -> str:
         return f"{self.prefix}lease:{_esc(user)}"
+
+    def lease_expiry(self, user: str) -> str:
+        return f"{self.prefix}leasex:{_esc(user)}"

@@ -27,11 +27,9 @@ import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from redis.asyncio.client import Pipeline
-
 from llmrouter.state.limittypes import Denial, Grant, Reservation, denial
 from llmrouter.state.outbox import Op, Outbox, add, later
-from llmrouter.state.redislink import RedisLink, evalsha
+from llmrouter.state.redislink import Commands, RedisLink
 from llmrouter.state.redisscripts import Keys
 
 logger = logging.getLogger("llmrouter")
@@ -42,7 +40,7 @@ LATENCY_TTL_MS = 60_000
 SEQ_TTL_MS = 86_400_000
 WINDOW_GRACE = 300.0  # counters outlive their window by this: clocks of instances differ
 _BATCH = 64
-_SEQUENCED = frozenset({"settle", "spend"})
+_SEQUENCED = frozenset({"settle", "release", "spend"})
 
 
 class Sink(Protocol):
@@ -93,6 +91,8 @@ class SharedStore:
         self._ids = itertools.count(1)
         self._seq = itertools.count(1)
         self._wake = asyncio.Event()
+        self._empty = asyncio.Event()  # set while nothing is queued
+        self._empty.set()
         self._up = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._full_warned = False
@@ -152,16 +152,18 @@ class SharedStore:
         k = self.keys
         gid = f"r{self.instance}-{next(self._ids)}"
 
-        def fill(p: Pipeline) -> None:
+        def fill(p: Commands) -> None:
             if conversation is not None:
                 p.get(k.bind(conversation))
             if res is not None:
-                args: list[Any] = [gid, res.amount, self.lease_ms]
+                stem = k.limit_stem(res.user)
+                args: list[Any] = [gid, res.amount, self.lease_ms, stem]
                 for w in res.windows:
                     kind = "count" if w.counts_requests else "usd"
                     args += [w.limit, kind, int((w.reset_at + WINDOW_GRACE) * 1000), w.key]
-                keys = [k.lease(res.user), *(k.limit(res.user, w.key) for w in res.windows)]
-                evalsha(p, "reserve", keys, args)
+                keys = [k.lease(res.user), k.lease_expiry(res.user)]
+                keys += [k.limit(res.user, w.key) for w in res.windows]
+                p.evalsha("reserve", keys, args)
 
         out = await self.link.call(fill)
         if out is None:
@@ -188,8 +190,7 @@ class SharedStore:
         """The shared half-open slot: ("mine"|"ok"|"taken", s left) or ("cooling", until)."""
         k = self.keys
         out = await self.link.call(
-            lambda p: evalsha(
-                p,
+            lambda p: p.evalsha(
                 "claim",
                 [k.probe(provider), k.cool(provider)],
                 [self.instance, self.probe_lease_ms, CLAIM_GRACE_MS],
@@ -212,6 +213,7 @@ class SharedStore:
                 f"router: shared state: background queue full ({self.outbox.capacity}); "
                 "further writes are dropped and counted (router.status)"
             )
+        self._empty.clear()
         self._wake.set()
 
     def cool(self, provider: str, until: float, reason: str) -> None:
@@ -235,36 +237,35 @@ class SharedStore:
 
     def release(self, grant: Grant) -> None:
         self.held.pop(grant.id, None)
-        self._put(Op("release", grant.id, {"user": grant.user}))
+        data = {"user": grant.user, "amount": 0, "windows": [], "exp": []}
+        self._put(Op("release", grant.id, data))
 
     def spend(self, user: str, window_key: str, amount: int, reset_at: float) -> None:
         """Spend made on local state while Redis was away, pushed when it is back."""
-        exp = int((reset_at + WINDOW_GRACE) * 1000)
-        data = {"user": user, "window": window_key, "amount": amount, "exp": exp}
+        exp = [int((reset_at + WINDOW_GRACE) * 1000)]
+        data = {"user": user, "windows": [window_key], "amount": amount, "exp": exp}
         self._put(Op("spend", f"{user}\n{window_key}", data), add)
 
-    def _encode(self, p: Pipeline, op: Op) -> None:
+    def _encode(self, p: Commands, op: Op) -> None:
         k, d = self.keys, op.data
         if op.kind == "cool":
             ms = max(1, int((d["until"] - time.monotonic()) * 1000))
             keys = [k.cool(op.key), k.probe(op.key)]
-            evalsha(p, "cool", keys, [ms, d["reason"], self.instance, k.channel, op.key])
+            p.evalsha("cool", keys, [ms, d["reason"], self.instance, k.channel, op.key])
         elif op.kind == "ok":
             args = [self.to_server(d["started"]), OK_TTL_MS, k.channel, op.key, self.instance]
-            evalsha(p, "ok", [k.cool(op.key), k.probe(op.key)], args)
+            p.evalsha("ok", [k.cool(op.key), k.probe(op.key)], args)
         elif op.kind == "unclaim":
-            evalsha(p, "unclaim", [k.probe(op.key)], [self.instance])
+            p.evalsha("unclaim", [k.probe(op.key)], [self.instance])
         elif op.kind == "bind":
             p.set(k.bind(op.key), d["provider"], px=d["ms"])
-        elif op.kind == "release":
-            p.hdel(k.lease(d["user"]), op.key)
-        elif op.kind == "settle":
-            keys = [k.seq(self.instance), k.lease(d["user"])]
-            keys += [k.limit(d["user"], w) for w in d["windows"]]
-            evalsha(p, "apply", keys, [op.seq, SEQ_TTL_MS, op.key, d["amount"], *d["exp"]])
-        elif op.kind == "spend":
-            keys = [k.seq(self.instance), k.lease(d["user"]), k.limit(d["user"], d["window"])]
-            evalsha(p, "apply", keys, [op.seq, SEQ_TTL_MS, "", d["amount"], d["exp"]])
+        elif op.kind in ("settle", "release", "spend"):
+            user = d["user"]
+            keys = [k.seq(self.instance), k.lease(user), k.lease_expiry(user)]
+            keys += [k.limit(user, w) for w in d["windows"]]
+            gid = "" if op.kind == "spend" else op.key
+            args = [op.seq, SEQ_TTL_MS, gid, d["amount"], k.limit_stem(user), *d["exp"]]
+            p.evalsha("apply", keys, args)
 
     async def _send_batch(self) -> bool:
         now = time.monotonic()
@@ -278,7 +279,7 @@ class SharedStore:
             self.outbox.ack()
             return True
 
-        def fill(p: Pipeline) -> None:
+        def fill(p: Commands) -> None:
             for op in batch:
                 self._encode(p, op)
 
@@ -303,6 +304,12 @@ class SharedStore:
             while self.outbox and self.link.up:
                 if not await self._send_batch():
                     break
+            if not self.outbox:
+                self._empty.set()
+
+    async def drained(self) -> None:
+        """Until every queued write has reached Redis."""
+        await self._empty.wait()
 
     def _script_error(self, kind: str, error: Exception) -> None:
         if kind not in self._script_errors:  # a bug, not an outage: say it once per kind
@@ -320,6 +327,8 @@ class SharedStore:
                 wait = max(0.01, min(wait, b.next_retry - time.monotonic()))
             await asyncio.sleep(wait)
             if self.link.up:
+                if self.outbox:
+                    self._wake.set()  # a batch whose reply came too late is sent again
                 n += 1
                 latency, renew = n % self._full_every == 0, n % self._renew_every == 0
                 await self._sync(latency=latency, renew=renew)
@@ -336,14 +345,15 @@ class SharedStore:
             for gid, g in self.held.items():
                 by_user.setdefault(g.user, []).append(gid)
 
-        def fill(p: Pipeline) -> None:
-            evalsha(p, "heartbeat", [k.instances], [self.instance, stale, LATENCY_TTL_MS])
+        def fill(p: Commands) -> None:
+            p.evalsha("heartbeat", [k.instances], [self.instance, stale, LATENCY_TTL_MS])
             for prov in providers:
                 p.hget(k.cool(prov), "d")
                 p.hget(k.cool(prov), "r")
                 p.get(k.probe(prov))
             for user, gids in by_user.items():
-                evalsha(p, "renew", [k.lease(user)], [self.lease_ms, *gids])
+                keys = [k.lease(user), k.lease_expiry(user)]
+                p.evalsha("renew", keys, [self.lease_ms, *gids])
             if blob is not None:
                 p.set(k.latency(self.instance), blob, px=LATENCY_TTL_MS)
             if others:
