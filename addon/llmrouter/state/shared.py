@@ -1,15 +1,12 @@
-"""The Redis side of shared state: the hot-path call, background writes, sync and events.
+"""The Redis side of shared state: the hot-path call and the background writes.
 
 - `begin` is the only call on a request's path: the conversation's binding and the limit
   script in one pipeline, one round trip. `claim` (the half-open probe) adds one only on the
   request that would probe a recovering provider.
 - Writes after the answer (cooldowns, probe verdicts, bindings, settlements) go through the
   `Outbox`, sent in order by one worker task, retried until Redis takes them.
-- A ticker (every `tick` s, 0.25 by default) beats the heartbeat, reads the watched providers'
-  cooldowns and probe markers (the backstop of pub/sub), renews this instance's budget leases
-  and exchanges latency windows. While the breaker is open it retries Redis, and on success
-  resyncs: scripts, heartbeat, remote cooldowns in, local cooldowns out, queued writes flushed.
-- A listener applies other instances' cooldown and recovery events as they are published.
+- `sharedsync.Sync` keeps the instance in step (heartbeat, the backstop read of cooldowns,
+  lease renewal, latency exchange, resync after an outage) and listens to the others' events.
 
 What it learns goes to a `Sink` (the backend), in local monotonic time. See redisscripts.py for
 the key layout and docs/SHARED.md for the design.
@@ -20,42 +17,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import secrets
 import time
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any
 
 from llmrouter.state.limittypes import Denial, Grant, Reservation, denial
 from llmrouter.state.outbox import Op, Outbox, add, later
 from llmrouter.state.redislink import Commands, RedisLink
 from llmrouter.state.redisscripts import Keys
+from llmrouter.state.sharedsync import Sink, Sync, text
 
 logger = logging.getLogger("llmrouter")
 
 CLAIM_GRACE_MS = 50  # a cooldown this close to its end counts as over (clocks differ by ms)
 OK_TTL_MS = 10_000  # a proven provider's `ok` marker; the backstop reads it every tick
-LATENCY_TTL_MS = 60_000
 SEQ_TTL_MS = 86_400_000
 WINDOW_GRACE = 300.0  # counters outlive their window by this: clocks of instances differ
 _BATCH = 64
 _SEQUENCED = frozenset({"settle", "release", "spend"})
-
-
-class Sink(Protocol):
-    """What the backend does with what the store learns (times are local monotonic)."""
-
-    def cooldown(self, provider: str, until: float, reason: str) -> None: ...
-    def recovered(self, provider: str) -> None: ...
-    def remote_latency(self, blobs: dict[str, Any]) -> None: ...
-    def cooldowns(self) -> list[tuple[str, float, str]]: ...
-    def latency_blob(self) -> str | None: ...
-    def outage(self) -> None: ...
-
-
-def _text(v: Any) -> str | None:
-    return v.decode() if isinstance(v, bytes) else v
 
 
 class SharedStore:
@@ -81,19 +62,18 @@ class SharedStore:
         self.lease_ms = int(lease * 1000)
         self.probe_lease_ms = int(probe_lease * 1000)
         self.tick = tick
-        self._full_every = max(1, round(latency_every / tick))
-        self._renew_every = max(1, min(self._full_every, int(lease / 3 / tick)))
         self.providers: set[str] = set()
         self.live: list[str] = []  # instance ids at the last heartbeat (this one included)
         self.held: dict[str, Grant] = {}  # this instance's leases in flight: renewed
-        self._adopted: dict[str, int] = {}  # provider -> latest cooldown deadline seen (server ms)
-        self._offset_ms = (time.time() - time.monotonic()) * 1000  # server ms - monotonic ms
+        self.adopted: dict[str, int] = {}  # provider -> latest cooldown deadline seen (server ms)
+        self.offset_ms = (time.time() - time.monotonic()) * 1000  # server ms - monotonic ms
         self._ids = itertools.count(1)
         self._seq = itertools.count(1)
         self._wake = asyncio.Event()
         self._empty = asyncio.Event()  # set while nothing is queued
         self._empty.set()
-        self._up = asyncio.Event()
+        self.up = asyncio.Event()  # set while the breaker is closed
+        self.sync = Sync(self, latency_every=latency_every, lease=lease)
         self._tasks: list[asyncio.Task[None]] = []
         self._full_warned = False
         self._script_errors: set[str] = set()
@@ -101,11 +81,11 @@ class SharedStore:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self._resync()
+        await self.sync.resync()
         self._tasks = [
             asyncio.create_task(self._worker(), name="llmrouter-shared-worker"),
-            asyncio.create_task(self._ticker(), name="llmrouter-shared-ticker"),
-            asyncio.create_task(self._listener(), name="llmrouter-shared-listener"),
+            asyncio.create_task(self.sync.ticker(), name="llmrouter-shared-ticker"),
+            asyncio.create_task(self.sync.listener(), name="llmrouter-shared-listener"),
         ]
 
     async def stop(self, flush: float = 1.0) -> None:
@@ -127,20 +107,20 @@ class SharedStore:
 
     def watch(self, providers: Iterable[str]) -> None:
         self.providers = set(providers)
-        for p in [p for p in self._adopted if p not in self.providers]:
-            del self._adopted[p]
+        for p in [p for p in self.adopted if p not in self.providers]:
+            del self.adopted[p]
 
     # -- time --------------------------------------------------------------------------------
 
     def to_mono(self, server_ms: int) -> float:
-        return (server_ms - self._offset_ms) / 1000
+        return (server_ms - self.offset_ms) / 1000
 
     def to_server(self, mono: float) -> int:
-        return int(mono * 1000 + self._offset_ms)
+        return int(mono * 1000 + self.offset_ms)
 
     def adopted_until(self, provider: str) -> float:
         """The latest shared cooldown deadline this instance knows of (monotonic; 0: none)."""
-        d = self._adopted.get(provider)
+        d = self.adopted.get(provider)
         return self.to_mono(d) if d else 0.0
 
     # -- the hot path ------------------------------------------------------------------------
@@ -171,7 +151,7 @@ class SharedStore:
         binding = None
         if conversation is not None:
             v = out.pop(0)
-            binding = None if isinstance(v, Exception) else _text(v)
+            binding = None if isinstance(v, Exception) else text(v)
         if res is None:
             return binding, None, []
         r = out[0]
@@ -198,9 +178,9 @@ class SharedStore:
         )
         if out is None or isinstance(out[0], Exception):
             return None
-        state, ms = _text(out[0][0]) or "", int(out[0][1])
+        state, ms = text(out[0][0]) or "", int(out[0][1])
         if state == "cooling":
-            self._adopted[provider] = max(ms, self._adopted.get(provider, 0))
+            self.adopted[provider] = max(ms, self.adopted.get(provider, 0))
             return state, self.to_mono(ms)
         return state, ms / 1000
 
@@ -291,7 +271,7 @@ class SharedStore:
                 self.outbox.failed += 1
                 self._script_error(op.kind, r)
             elif op.kind == "cool" and r[0] == 1:
-                self._adopted[op.key] = max(int(r[1]), self._adopted.get(op.key, 0))
+                self.adopted[op.key] = max(int(r[1]), self.adopted.get(op.key, 0))
         self.outbox.ack()
         if len(self.outbox) < self.outbox.capacity // 2:
             self._full_warned = False
@@ -307,136 +287,22 @@ class SharedStore:
             if not self.outbox:
                 self._empty.set()
 
+    def kick(self) -> None:
+        """Wake the writer: Redis is back, or a batch may need sending again."""
+        self._wake.set()
+
     async def drained(self) -> None:
         """Until every queued write has reached Redis."""
         await self._empty.wait()
+
+    def _opened(self) -> None:
+        self.up.clear()
+        self.sink.outage()
 
     def _script_error(self, kind: str, error: Exception) -> None:
         if kind not in self._script_errors:  # a bug, not an outage: say it once per kind
             self._script_errors.add(kind)
             logger.error(f"router: shared state: Redis refused a {kind} write: {error}")
-
-    # -- sync --------------------------------------------------------------------------------
-
-    async def _ticker(self) -> None:
-        n = 0
-        while True:
-            b = self.link.breaker
-            wait = self.tick
-            if not b.closed:
-                wait = max(0.01, min(wait, b.next_retry - time.monotonic()))
-            await asyncio.sleep(wait)
-            if self.link.up:
-                if self.outbox:
-                    self._wake.set()  # a batch whose reply came too late is sent again
-                n += 1
-                latency, renew = n % self._full_every == 0, n % self._renew_every == 0
-                await self._sync(latency=latency, renew=renew)
-            elif b.due(time.monotonic()):
-                await self._resync()
-
-    async def _sync(self, *, latency: bool, renew: bool, force: bool = False) -> bool:
-        k, providers = self.keys, sorted(self.providers)
-        stale = int(max(5.0, 10 * self.tick) * 1000)  # an instance silent this long is gone
-        others = [i for i in self.live if i != self.instance] if latency else []
-        blob = self.sink.latency_blob() if latency else None
-        by_user: dict[str, list[str]] = {}
-        if renew:
-            for gid, g in self.held.items():
-                by_user.setdefault(g.user, []).append(gid)
-
-        def fill(p: Commands) -> None:
-            p.evalsha("heartbeat", [k.instances], [self.instance, stale, LATENCY_TTL_MS])
-            for prov in providers:
-                p.hget(k.cool(prov), "d")
-                p.hget(k.cool(prov), "r")
-                p.get(k.probe(prov))
-            for user, gids in by_user.items():
-                keys = [k.lease(user), k.lease_expiry(user)]
-                p.evalsha("renew", keys, [self.lease_ms, *gids])
-            if blob is not None:
-                p.set(k.latency(self.instance), blob, px=LATENCY_TTL_MS)
-            if others:
-                p.mget([k.latency(i) for i in others])
-
-        t0 = time.monotonic()
-        out = await self.link.call(fill, force=force)
-        if out is None or isinstance(out[0], Exception):
-            return False
-        t1 = time.monotonic()
-        self._offset_ms = int(out[0][0]) - (t0 + t1) * 500
-        self.live = [_text(i) or "" for i in out[0][1]]
-        for i, prov in enumerate(providers):
-            d, r, probe = out[1 + 3 * i : 4 + 3 * i]
-            if isinstance(d, bytes | str) and int(d) > self._adopted.get(prov, 0):
-                self._adopted[prov] = int(d)
-                self.sink.cooldown(prov, self.to_mono(int(d)), _text(r) or "shared")
-            elif _text(probe) == "ok" and not self.outbox.has("cool", prov):
-                self.sink.recovered(prov)
-        if others:
-            raw = out[-1]
-            if not isinstance(raw, Exception):
-                blobs = {}
-                for inst, v in zip(others, raw, strict=True):
-                    if v is not None:
-                        with contextlib.suppress(ValueError):
-                            blobs[inst] = json.loads(v)
-                self.sink.remote_latency(blobs)
-        return True
-
-    async def _resync(self) -> None:
-        if not await self.link.recover():
-            return
-        if not await self._sync(latency=True, renew=True, force=True):
-            return
-        for prov, until, reason in self.sink.cooldowns():
-            if prov in self.providers:
-                self.cool(prov, until, reason)  # Redis may have restarted empty
-        self.link.closed(f"; instances live: {len(self.live)}")
-        self._up.set()
-        self._wake.set()
-
-    def _opened(self) -> None:
-        self._up.clear()
-        self.sink.outage()
-
-    # -- events ------------------------------------------------------------------------------
-
-    async def _listener(self) -> None:
-        while True:
-            await self._up.wait()
-            ps = self.link.client.pubsub(ignore_subscribe_messages=True)
-            try:
-                async with asyncio.timeout(self.link.timeout * 4):
-                    await ps.subscribe(self.keys.channel)
-                while self.link.up:
-                    msg = await ps.get_message(timeout=1.0)
-                    if msg is not None:
-                        self._event(msg.get("data"))
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # the connection broke: the breaker decides what is next
-                self.link.failed(e)
-            finally:
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(self.link.timeout * 4):
-                        await ps.aclose()
-
-    def _event(self, data: Any) -> None:
-        try:
-            ev = json.loads(data)
-            kind, prov, by = ev["t"], ev["p"], ev.get("by")
-        except (ValueError, TypeError, KeyError):
-            return
-        if by == self.instance or prov not in self.providers:
-            return
-        if kind == "cool":
-            d = int(ev["d"])
-            if d > self._adopted.get(prov, 0):
-                self._adopted[prov] = d
-                self.sink.cooldown(prov, self.to_mono(d), str(ev.get("r") or "shared"))
-        elif kind == "ok" and not self.outbox.has("cool", prov):
-            self.sink.recovered(prov)
 
     # -- status ------------------------------------------------------------------------------
 
