@@ -104,7 +104,7 @@ async def run(url: str, n: int) -> dict[str, Any]:
     out["ping"] = await _sequential(n, bare.ping)
     await bare.aclose()
 
-    backend = RedisBackend(Shared(redis=url, prefix="bench:"))
+    backend = RedisBackend(Shared.model_validate({"redis": url, "prefix": "bench:"}))
     await backend.start()
     backend.watch(["p1 http://x", "p2 http://y"])
     day = Window("usd_per_day", "day:bench", 10**15, time.time() + 3600)

@@ -29,7 +29,7 @@ async def wait_for(cond: Callable[[], bool], within: float, step: float = 0.005)
 
 
 async def instance(url: str, **kw: Any) -> RedisBackend:
-    backend = RedisBackend(Shared(redis=url, prefix=PREFIX, **kw))
+    backend = RedisBackend(Shared.model_validate({"redis": url, "prefix": PREFIX, **kw}))
     await backend.start()
     backend.watch(PROVIDERS)
     return backend

@@ -22,6 +22,7 @@ from sharedhelp import P1, PREFIX, day, flushed, instance, keys_without_ttl, raw
 from sharedhelp import wait_for as until
 
 Make = Callable[..., Awaitable[RedisBackend]]
+pytestmark = pytest.mark.redis
 
 
 @pytest.fixture

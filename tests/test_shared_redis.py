@@ -21,6 +21,7 @@ from sharedhelp import P1, P2, PREFIX, day, flushed, instance, keys_without_ttl,
 from sharedhelp import wait_for as until
 
 Make = Callable[..., Awaitable[RedisBackend]]
+pytestmark = pytest.mark.redis
 
 
 @pytest.fixture

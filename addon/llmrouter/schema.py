@@ -185,9 +185,10 @@ class Health(_Model):
 class Shared(_Model):
     """State shared by several router instances through Redis (docs/SHARED.md)."""
 
-    redis: str = Field(
+    redis: SecretStr = Field(
         description="Redis URL: redis://[:password@]host:port/db, rediss://..., or "
-        "unix:///path/redis.sock?db=0; ${ENV} allowed. The router_redis option overrides it."
+        "unix:///path/redis.sock?db=0; ${ENV} allowed (it may carry a password, so it is "
+        "never shown). The router_redis option overrides it."
     )
     prefix: str = Field(
         "llmrouter:", min_length=1, description="Every key the router writes starts with it"
@@ -209,9 +210,13 @@ class Shared(_Model):
         10000, ge=100, description="Pending background writes kept while Redis is slow or down"
     )
 
-    @field_validator("redis")
+    @field_validator("redis", mode="before")
     @classmethod
-    def _check_redis(cls, v: str) -> str:
+    def _check_redis(cls, v: Any) -> Any:
+        if isinstance(v, SecretStr):
+            v = v.get_secret_value()
+        if not isinstance(v, str):
+            raise ValueError("must be a URL string")
         parts = urlsplit(v.strip())
         if parts.scheme in ("redis", "rediss"):
             if not parts.hostname:

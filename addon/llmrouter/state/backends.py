@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from llmrouter.schema import Shared
 from llmrouter.state.health import HealthBook, HealthSettings
@@ -30,7 +30,38 @@ from llmrouter.state.shared import SharedStore
 from llmrouter.wire.outcome import Failure
 
 _BINDINGS_MAX = 100_000
+_UNSHARED = frozenset({Failure.AUTH})  # a refused key is this instance's key: not news to others
 _SLACK = 0.05  # s: a remote deadline converted to this clock may be off by a little
+
+
+class StateBackend(Protocol):
+    """What the engine asks of the routing state, whichever backend keeps it."""
+
+    health: HealthBook  # read directly by selection: available(), until(), get()
+    latency: LatencyView  # .get(key, model, stream) -> Series | MergedSeries | None
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    def watch(self, provider_keys: Iterable[str]) -> None: ...
+    async def begin(
+        self, conversation: str | None, reservation: Reservation | None, now_unix: float
+    ) -> Begun: ...
+    async def acquire(self, key: str, now: float, *, force: bool = False) -> bool | None: ...
+    def record(
+        self, key: str, now: float, failure: Failure, *, retry_after: float | None = None,
+        probe: bool = False, judged: bool = True, started: float | None = None,
+    ) -> float | None: ...  # fmt: skip
+    def probe_passed(self, key: str, started: float) -> None: ...
+    def latency_ok(
+        self, key: str, model: str | None, stream: bool, now_unix: float, **kw: Any
+    ) -> None: ...
+    def latency_failure(
+        self, key: str, model: str | None, stream: bool, now_unix: float
+    ) -> None: ...
+    def bind(self, conversation: str, provider: str, ttl: float) -> None: ...
+    def settle(self, grant: Grant, actual_micro: int, now_unix: float) -> None: ...
+    def release(self, grant: Grant, now_unix: float) -> None: ...
+    def status(self) -> dict[str, Any]: ...
 
 
 class LocalBindings:
@@ -114,7 +145,9 @@ class LocalBackend:
     def probe_passed(self, key: str, started: float) -> None:
         self.health.probe_passed(key)
 
-    def latency_ok(self, key: str, model: str | None, stream: bool, now_unix: float, **kw: Any):
+    def latency_ok(
+        self, key: str, model: str | None, stream: bool, now_unix: float, **kw: Any
+    ) -> None:
         self.latency.record_ok(key, model, stream, now_unix, **kw)
 
     def latency_failure(self, key: str, model: str | None, stream: bool, now_unix: float) -> None:
@@ -148,7 +181,7 @@ class RedisBackend(LocalBackend):
         self.shared = shared
         self.limits = OutageLimits(shared.on_outage)
         self.store = SharedStore(
-            url or shared.redis,
+            url or shared.redis.get_secret_value(),
             shared.prefix,
             self,
             timeout=shared.timeout,
@@ -229,7 +262,10 @@ class RedisBackend(LocalBackend):
             key, now, failure, retry_after=retry_after, probe=probe, judged=judged, started=started
         )
         if cool is not None:
-            self.store.cool(key, self.health.until(key), h.last_error or failure.value)
+            if failure not in _UNSHARED:
+                self.store.cool(key, self.health.until(key), failure.value)
+            elif probe:
+                self.store.unclaim(key)  # our verdict does not hold for the others' keys
         elif was_down and judged and not (h.until > now or h.needs_probe):
             self.store.ok(key, started if started is not None else now)
         elif probe and not judged:
@@ -310,9 +346,11 @@ class RedisBackend(LocalBackend):
 def make_backend(
     shared: Shared | None, url: str | None = None, settings: HealthSettings | None = None,
     ledger: LedgerLike | None = None,
-) -> LocalBackend:  # fmt: skip
+) -> StateBackend:  # fmt: skip
     """The backend a config asks for: `url` (the router_redis option) overrides shared.redis
     and turns sharing on even without a `shared:` block."""
     if shared is None and not url:
         return LocalBackend(ledger, settings)
-    return RedisBackend(shared if shared is not None else Shared(redis=url or ""), url, settings)
+    if shared is None:
+        shared = Shared.model_validate({"redis": url})
+    return RedisBackend(shared, url, settings)
