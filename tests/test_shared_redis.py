@@ -141,6 +141,12 @@ async def test_bindings_are_shared_and_expire_with_their_ttl(cluster: Make, redi
     got = await b.begin(conv, None, time.time())
     assert got.binding == "p2" and not got.local
     assert 0 < await raw(redis_server.url, "PTTL", f"{PREFIX}bind:{conv}") <= 600
+    sent = a.status()["sent"]
+    a.bind(conv, "p2", ttl=0.6)  # the same binding at once: no write
+    assert not a.store.outbox and a.status()["sent"] == sent
+    a.bind(conv, "p1", ttl=0.6)  # rebound: written
+    await flushed(a)
+    assert (await b.begin(conv, None, time.time())).binding == "p1"
     deadline = time.monotonic() + 5
     while (await b.begin(conv, None, time.time())).binding is not None:
         assert time.monotonic() < deadline

@@ -80,6 +80,10 @@ class LocalBindings:
             return None
         return hit[0]
 
+    def peek(self, conversation: str) -> tuple[str, float] | None:
+        """(provider, expiry) as stored, expired or not."""
+        return self._d.get(conversation)
+
     def set(self, conversation: str, provider: str, ttl: float, now: float) -> None:
         self._d.pop(conversation, None)
         self._d[conversation] = (provider, now + ttl)
@@ -280,6 +284,11 @@ class RedisBackend(LocalBackend):
             self.store.ok(key, started)
 
     def bind(self, conversation: str, provider: str, ttl: float) -> None:
+        """Every turn refreshes its binding; Redis hears of it when the provider changed or a
+        tenth of the TTL has passed since it last heard (not one write per turn)."""
+        hit = self.bindings.peek(conversation)
+        if hit is not None and hit[0] == provider and hit[1] - time.monotonic() > 0.9 * ttl:
+            return
         super().bind(conversation, provider, ttl)
         self.store.bind(conversation, provider, ttl)
 

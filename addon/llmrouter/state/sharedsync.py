@@ -46,6 +46,7 @@ class Sync:
         self.store = store
         self._full_every = max(1, round(latency_every / store.tick))
         self._renew_every = max(1, min(self._full_every, int(lease / 3 / store.tick)))
+        self.epoch = 0  # resyncs so far: a listener from before the last one is stale
 
     async def ticker(self) -> None:
         st = self.store
@@ -124,6 +125,7 @@ class Sync:
         for prov, until, reason in st.sink.cooldowns():
             if prov in st.providers:
                 st.cool(prov, until, reason)  # Redis may have restarted empty
+        self.epoch += 1
         st.link.closed(f"; instances live: {len(st.live)}")
         st.up.set()
         st.kick()
@@ -132,18 +134,20 @@ class Sync:
         st = self.store
         while True:
             await st.up.wait()
+            epoch = self.epoch
             ps = st.link.client.pubsub(ignore_subscribe_messages=True)
             try:
                 async with asyncio.timeout(st.link.timeout * 4):
                     await ps.subscribe(st.keys.channel)
-                while st.link.up:
+                while st.link.up and epoch == self.epoch:
                     msg = await ps.get_message(timeout=1.0)
                     if msg is not None:
                         self.event(msg.get("data"))
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # the connection broke: the breaker decides what is next
-                st.link.failed(e)
+                if epoch == self.epoch:  # not the resync closing a connection of the outage
+                    st.link.failed(e)
             finally:
                 with contextlib.suppress(Exception):
                     async with asyncio.timeout(st.link.timeout * 4):
