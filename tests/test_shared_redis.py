@@ -13,8 +13,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from llmrouter.state.backends import RedisBackend
+from llmrouter.state.backends import RedisBackend, status_line
 from llmrouter.state.limittypes import Denial, Grant
+from llmrouter.state.outage import MemoryLedger
 from llmrouter.wire.outcome import Failure
 from redisproc import RedisProc
 from sharedhelp import P1, P2, PREFIX, day, flushed, instance, keys_without_ttl, raw, res, rpm
@@ -264,3 +265,38 @@ async def test_one_round_trip_on_the_hot_path(cluster: Make) -> None:
     assert a.store.link.calls == before + 1
     assert (await a.begin(None, None, time.time())).verdict is None
     assert a.store.link.calls == before + 1  # nothing asked: nothing sent
+    assert " connected for " in status_line(a.status())
+
+
+@pytest.mark.parametrize("windows", [(day(60_000), rpm(1000)), (day(10**9), rpm(30))])
+async def test_the_shared_ledger_decides_as_the_local_one(cluster: Make, windows: Any) -> None:
+    """Same admissions as MemoryLedger over a random run of reserves, settles and releases."""
+    a, local, rng = await cluster(), MemoryLedger(), random.Random(14)
+    held_r: list[Grant] = []
+    held_l: list[Grant] = []
+    seen: set[str] = set()
+    for _ in range(150):
+        if held_r and rng.random() < 0.45:
+            i = rng.randrange(len(held_r))
+            gr, gl = held_r.pop(i), held_l.pop(i)
+            if rng.random() < 0.8:
+                actual = rng.randrange(gr.amount + 1)
+                a.settle(gr, actual, time.time())
+                local.settle(gl, actual, time.time())
+            else:
+                a.release(gr, time.time())
+                local.release(gl, time.time())
+            await flushed(a)
+            continue
+        amount = rng.randrange(1, 8_000)
+        vr = (await a.begin(None, res("ivy", amount, *windows), time.time())).verdict
+        vl = local.reserve("ivy", list(windows), amount, time.time())
+        assert type(vr) is type(vl)
+        if isinstance(vr, Denial) and isinstance(vl, Denial):
+            assert vr.window.name == vl.window.name
+            seen.add(vr.window.name)
+        elif isinstance(vr, Grant) and isinstance(vl, Grant):
+            held_r.append(vr)
+            held_l.append(vl)
+            seen.add("granted")
+    assert len(seen) == 2  # some granted, some refused

@@ -14,7 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from llmrouter.config import ConfigError, parse_config
 from llmrouter.schema import Shared
-from llmrouter.state.backends import LocalBackend, LocalBindings, RedisBackend, make_backend
+from llmrouter.state.backends import (
+    LocalBackend,
+    LocalBindings,
+    RedisBackend,
+    make_backend,
+    status_line,
+)
 from llmrouter.state.breaker import Breaker
 from llmrouter.state.health import HealthBook
 from llmrouter.state.latencyview import LatencyView
@@ -237,6 +243,10 @@ def test_the_backend_follows_the_config_and_the_option() -> None:
     assert isinstance(b, RedisBackend) and b.store.link.url == "redis://other:2/0"
     assert b.store.keys.prefix == "x:"
     assert "pw" not in repr(shared) and "pw" not in str(make_backend(shared).status())
+    line = status_line(make_backend(shared).status())
+    assert line.startswith("shared state: redis://:***@h:1/0 unreachable")
+    assert "budgets local-share" in line
+    assert status_line(LocalBackend().status()).startswith("shared state: local")
 
 
 # -- config and key names ----------------------------------------------------------------------

@@ -352,6 +352,23 @@ class RedisBackend(LocalBackend):
         self.limits.new_outage()
 
 
+def status_line(status: dict[str, Any]) -> str:
+    """One line for router.status: where shared state lives and how it is doing."""
+    if status.get("backend") != "redis":
+        return "shared state: local (no shared: in the config)"
+    s = status
+    since = f" for {s['for_s']:.0f}s" if s.get("for_s") is not None else ""
+    line = (
+        f"shared state: {s['redis']} {s['state']}{since}, {s['instances']} instances live, "
+        f"queue {s['queue']}/{s['queue_max']}, dropped {s['dropped']}, leases {s['leases']}"
+    )
+    if s["state"] != "connected":
+        line += f"; budgets {s['on_outage']}; last error: {s['last_error']}"
+    if s.get("failed"):
+        line += f"; {s['failed']} writes refused by Redis (see the log)"
+    return line
+
+
 def make_backend(
     shared: Shared | None, url: str | None = None, settings: HealthSettings | None = None,
     ledger: LedgerLike | None = None,

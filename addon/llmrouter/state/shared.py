@@ -314,7 +314,7 @@ class SharedStore:
             "prefix": self.keys.prefix,
             "instance": self.instance,
             "state": "connected" if b.closed else "unreachable",
-            "since": b.since,
+            "for_s": round(time.monotonic() - b.since, 1) if b.since else None,
             "outages": b.opened,
             "last_error": b.last_error,
             "instances": len(self.live),
