@@ -160,12 +160,12 @@ async def test_bindings_are_shared_and_expire_with_their_ttl(cluster: Make, redi
 async def test_least_latency_ranks_on_the_merged_view(cluster: Make) -> None:
     a, b = await cluster(), await cluster()
     for _ in range(5):
-        a.latency_ok(P1, "m", True, time.time(), ttft_ms=100.0)
+        a.latency.record_ok(P1, "m", True, time.time(), ttft_ms=100.0)
     await until(lambda: getattr(b.latency.get(P1, "m", True), "n", 0) == 5, within=5.0)
     merged = b.latency.get(P1, "m", True)
     assert merged is not None and merged.p50 == 100.0 and merged.warm(time.time(), 5)
     for _ in range(7):
-        b.latency_ok(P1, "m", True, time.time(), ttft_ms=300.0)
+        b.latency.record_ok(P1, "m", True, time.time(), ttft_ms=300.0)
     merged = b.latency.get(P1, "m", True)
     assert merged is not None and merged.p50 == 300.0 and merged.count == 12
     assert b.latency.get(P2, "m", True) is None

@@ -227,7 +227,7 @@ async def test_the_local_backend_answers_from_this_process() -> None:
     assert await s.acquire("p", now + 5) is True
     s.probe_passed("p", now + 5)
     assert await s.acquire("p", now + 5) is False
-    s.latency_ok("p", "m", True, NOW, ttft_ms=5.0)
+    s.latency.record_ok("p", "m", True, NOW, ttft_ms=5.0)
     assert s.latency.get("p", "m", True) is not None
     assert s.status() == {"backend": "local", "bindings": 1}
     await s.start()

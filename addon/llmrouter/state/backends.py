@@ -8,7 +8,7 @@ whenever Redis is slow or down. The engine talks to either the same way:
     begun = await state.begin(conversation, reservation, time.time())   # the one round trip
     probe = await state.acquire(key, now, force=forced)                  # per attempt
     state.record(key, now, failure, ...) / state.probe_passed(key, started)
-    state.latency_ok(...) / state.latency_failure(...); state.latency.get(key, model, stream)
+    state.latency.record_ok(...) / .record_failure(...) / .get(key, model, stream)  # merged
     state.bind(conversation, provider, ttl); state.settle(grant, micro) / state.release(grant)
 
 Times: `now` is monotonic seconds (as in health.py), `now_unix` wall seconds (limits, latency).
@@ -38,7 +38,7 @@ class StateBackend(Protocol):
     """What the engine asks of the routing state, whichever backend keeps it."""
 
     health: HealthBook  # read directly by selection: available(), until(), get()
-    latency: LatencyView  # .get(key, model, stream) -> Series | MergedSeries | None
+    latency: LatencyView  # LatencyBook's API; .get() answers for the whole cluster
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
@@ -52,12 +52,6 @@ class StateBackend(Protocol):
         probe: bool = False, judged: bool = True, started: float | None = None,
     ) -> float | None: ...  # fmt: skip
     def probe_passed(self, key: str, started: float) -> None: ...
-    def latency_ok(
-        self, key: str, model: str | None, stream: bool, now_unix: float, **kw: Any
-    ) -> None: ...
-    def latency_failure(
-        self, key: str, model: str | None, stream: bool, now_unix: float
-    ) -> None: ...
     def bind(self, conversation: str, provider: str, ttl: float) -> None: ...
     def settle(self, grant: Grant, actual_micro: int, now_unix: float) -> None: ...
     def release(self, grant: Grant, now_unix: float) -> None: ...
@@ -148,14 +142,6 @@ class LocalBackend:
 
     def probe_passed(self, key: str, started: float) -> None:
         self.health.probe_passed(key)
-
-    def latency_ok(
-        self, key: str, model: str | None, stream: bool, now_unix: float, **kw: Any
-    ) -> None:
-        self.latency.record_ok(key, model, stream, now_unix, **kw)
-
-    def latency_failure(self, key: str, model: str | None, stream: bool, now_unix: float) -> None:
-        self.latency.record_failure(key, model, stream, now_unix)
 
     def bind(self, conversation: str, provider: str, ttl: float) -> None:
         self.bindings.set(conversation, provider, ttl, time.monotonic())

@@ -68,6 +68,10 @@ class LatencyView:
             merged = self._cache[k] = MergedSeries(p50, count, last, len(samples))
         return merged
 
+    def summary(self, key: str) -> dict[str, tuple[float | None, int]]:
+        """router.status: this instance's own figures (LatencyBook.summary)."""
+        return self.book.summary(key)
+
     def retain(self, keys: set[str]) -> None:
         self.book.retain(keys)
         self._touched = {k for k in self._touched if k[0] in keys}
