@@ -147,7 +147,7 @@ class RedisLink:
             except asyncio.CancelledError:
                 _resolve(batch, None)
                 raise
-            except _FAILURES as e:
+            except Exception as e:  # also a bug in a caller's commands: never stall requests
                 self.failed(e)
                 _resolve(batch + self._queue, None)  # do not make the queued wait for a retry
                 self._queue = []

@@ -281,9 +281,16 @@ class SharedStore:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self.outbox and self.link.up:
-                if not await self._send_batch():
-                    break
+            try:
+                while self.outbox and self.link.up:
+                    if not await self._send_batch():
+                        break
+            except Exception:  # a bug in one write must not stop the others for good
+                self.outbox.failed += len(self.outbox.inflight)
+                self.outbox.ack()
+                if "worker" not in self._script_errors:  # once, not per batch
+                    self._script_errors.add("worker")
+                    logger.exception("router: shared state: a background write failed")
             if not self.outbox:
                 self._empty.set()
 

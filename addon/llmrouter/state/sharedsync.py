@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -22,6 +23,8 @@ from llmrouter.state.redislink import Commands
 
 if TYPE_CHECKING:
     from llmrouter.state.shared import SharedStore
+
+logger = logging.getLogger("llmrouter")
 
 LATENCY_TTL_MS = 60_000
 
@@ -47,6 +50,7 @@ class Sync:
         self._full_every = max(1, round(latency_every / store.tick))
         self._renew_every = max(1, min(self._full_every, int(lease / 3 / store.tick)))
         self.epoch = 0  # resyncs so far: a listener from before the last one is stale
+        self._crashed = False
 
     async def ticker(self) -> None:
         st = self.store
@@ -57,14 +61,19 @@ class Sync:
             if not b.closed:
                 wait = max(0.01, min(wait, b.next_retry - time.monotonic()))
             await asyncio.sleep(wait)
-            if st.link.up:
-                if st.outbox:
-                    st.kick()  # a batch whose reply came too late is sent again
-                n += 1
-                latency, renew = n % self._full_every == 0, n % self._renew_every == 0
-                await self.sync(latency=latency, renew=renew)
-            elif b.due(time.monotonic()):
-                await self.resync()
+            try:
+                if st.link.up:
+                    if st.outbox:
+                        st.kick()  # a batch whose reply came too late is sent again
+                    n += 1
+                    latency, renew = n % self._full_every == 0, n % self._renew_every == 0
+                    await self.sync(latency=latency, renew=renew)
+                elif b.due(time.monotonic()):
+                    await self.resync()
+            except Exception:  # a bug must not stop the heartbeat for good: say it once
+                if not self._crashed:
+                    self._crashed = True
+                    logger.exception("router: shared state: sync failed")
 
     async def sync(self, *, latency: bool, renew: bool, force: bool = False) -> bool:
         st = self.store
