@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
 from llmrouter.schema import Shared
 from llmrouter.state.backends import RedisBackend
+from llmrouter.state.limits import MICRO, windows_for
 from llmrouter.state.limittypes import Reservation, Window
 
 PREFIX = "test:"
@@ -42,12 +44,24 @@ async def flushed(*backends: RedisBackend, within: float = 5.0) -> None:
             await b.store.drained()
 
 
-def day(limit: int, key: str = "day:test") -> Window:
-    return Window("usd_per_day", key, limit, time.time() + 3600)
+@dataclass(frozen=True)
+class Limits:
+    usd_per_day: float | None = None
+    usd_per_month: float | None = None
+    rpm: int | None = None
+
+
+def day(limit_micro: int) -> Window:
+    """Today's usd_per_day window, as limits.windows_for makes it."""
+    return windows_for(Limits(usd_per_day=limit_micro / MICRO), time.time())[0]
 
 
 def rpm(limit: int) -> Window:
-    return Window("rpm", "rpm:test", limit, time.time() + 60)
+    return windows_for(Limits(rpm=limit), time.time())[0]
+
+
+def spent_key(user: str, window: Window) -> str:
+    return f"{PREFIX}lim:{user}:{window.key}"
 
 
 def res(user: str, amount: int, *windows: Window) -> Reservation:

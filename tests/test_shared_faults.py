@@ -18,7 +18,7 @@ from llmrouter.state.backends import RedisBackend
 from llmrouter.state.limittypes import Denial, Grant
 from llmrouter.wire.outcome import Failure
 from redisproc import RedisProc
-from sharedhelp import P1, PREFIX, day, flushed, instance, keys_without_ttl, raw, res
+from sharedhelp import P1, PREFIX, day, flushed, instance, keys_without_ttl, raw, res, spent_key
 from sharedhelp import wait_for as until
 
 Make = Callable[..., Awaitable[RedisBackend]]
@@ -125,7 +125,7 @@ async def test_redis_lost_mid_load(
     await _sharing_works(a, b)
     await flushed(a, b)
 
-    spent = int(await raw(redis_server.url, "HGET", f"{PREFIX}lim:load:day:test", "s") or 0)
+    spent = int(await raw(redis_server.url, "HGET", spent_key("load", day(10**12)), "s") or 0)
     if fault == "sigstop":  # Redis kept everything: each settlement counted exactly once
         assert spent == load.settled
     else:  # what was settled after the crash, including the outage's own spend, is there
@@ -144,6 +144,7 @@ async def test_local_share_splits_what_is_left_between_live_instances(
         g = (await me.begin(None, res("frank", cost, day(limit)), time.time())).verdict
         assert isinstance(g, Grant)
         me.settle(g, cost, time.time())
+        await flushed(me)
     redis_server.kill()
     await until(lambda: not a.store.link.up and not b.store.link.up, within=5.0)
 
@@ -157,9 +158,16 @@ async def test_local_share_splits_what_is_left_between_live_instances(
             n += 1
 
     (na, da), (nb, db) = await grants(a), await grants(b)
-    assert (na, nb) == (4, 4)  # A: ($10 - $2) / 2 = $4; B: ($10 - $3) / 2 = $3.50, passed once
-    assert "1/2 share" in da.message and "usd_per_day" in db.message
-    assert 3 * cost + (na + nb) * cost <= limit + cost  # still within one reservation
+    assert (na, nb) == (4, 3)  # A: ($10 - $2) / 2 = $4; B: ($10 - $3) / 2 = $3.50
+    assert da.why == db.why == "exhausted"
+    assert "usd_per_day budget $4.00 reached" in da.message and "1/2 share" in da.message
+    assert 3 * cost + (na + nb) * cost <= limit  # the cluster stayed within the budget
+
+    redis_server.start(redis_server.port)  # empty: the outage's spend is all it gets back
+    await until(lambda: a.store.link.up and b.store.link.up, within=5.0)
+    await flushed(a, b)
+    spent = await raw(redis_server.url, "HGET", spent_key("frank", day(limit)), "s")
+    assert int(spent) == (na + nb) * cost
 
 
 async def test_deny_on_outage_refuses_only_users_with_limits(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -24,8 +25,9 @@ from llmrouter.state.backends import (
 from llmrouter.state.breaker import Breaker
 from llmrouter.state.health import HealthBook
 from llmrouter.state.latencyview import LatencyView
-from llmrouter.state.limittypes import Denial, Grant, Reservation, Window, usd
-from llmrouter.state.outage import MemoryLedger, OutageLimits
+from llmrouter.state.limits import Ledger
+from llmrouter.state.limittypes import Denial, Grant, Reservation, Window, booked, refusal
+from llmrouter.state.outage import OutageLimits
 from llmrouter.state.outbox import Op, Outbox, add, later
 from llmrouter.state.redislink import redact
 from llmrouter.state.redisscripts import SCRIPTS, SHAS, Keys
@@ -34,12 +36,12 @@ from llmrouter.wire.outcome import Failure
 NOW = 1_800_000_000.0
 
 
-def day(limit: int, key: str = "day:1") -> Window:
-    return Window("usd_per_day", key, limit, NOW + 3600)
+def day(limit: int) -> Window:
+    return Window("usd_per_day", "day:2027-01-15", limit, NOW + 3600)
 
 
 def rpm(limit: int) -> Window:
-    return Window("rpm", "rpm:1", limit, NOW + 60)
+    return Window("rpm", "rpm", limit, NOW + 60)
 
 
 # -- breaker -----------------------------------------------------------------------------------
@@ -103,66 +105,76 @@ def test_a_rewritten_fact_moves_behind_older_ones() -> None:
 # -- budgets on local state ----------------------------------------------------------------------
 
 
-def test_the_memory_ledger_admits_while_under_the_limit() -> None:
-    led = MemoryLedger()
-    g1 = led.reserve("u", [day(1000)], 600, NOW)
-    g2 = led.reserve("u", [day(1000)], 600, NOW)  # 600 < 1000: admitted, passes by < 600
-    assert isinstance(g1, Grant) and isinstance(g2, Grant)
-    d = led.reserve("u", [day(1000)], 1, NOW)
-    assert isinstance(d, Denial) and "usd_per_day limit of $0.0010" in d.message
-    assert d.retry_after == pytest.approx(3600)
-    led.release(g2, NOW)
-    led.settle(g1, 100, NOW)
-    assert led.spent("u", day(1000)) == 100 and led.used("u", day(1000)) == 100
-    led.settle(g1, 100, NOW)  # settled twice: counted once
-    assert led.spent("u", day(1000)) == 100
-
-
-def test_rpm_counts_at_reservation_and_resets_with_its_window() -> None:
-    led = MemoryLedger()
-    assert all(isinstance(led.reserve("u", [rpm(2)], 0, NOW), Grant) for _ in range(2))
-    d = led.reserve("u", [rpm(2)], 0, NOW)
-    assert isinstance(d, Denial) and "rpm limit of 2 requests" in d.message
-    assert isinstance(led.reserve("u", [rpm(2)], 0, NOW + 61), Grant)  # the minute is over
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(1, 500), st.integers(0, 500), st.booleans()), max_size=60))
-def test_a_budget_is_passed_by_at_most_one_reservation(steps: list[tuple[int, int, bool]]) -> None:
-    led, limit, grants = MemoryLedger(), 2_000, []
+@given(
+    st.lists(st.tuples(st.integers(0, 3_000), st.integers(0, 3_000), st.booleans()), max_size=40),
+    st.integers(1, 5_000),
+)
+@settings(max_examples=150, deadline=None)
+def test_refusals_are_worded_as_the_ledger_words_them(
+    steps: list[tuple[int, int, bool]], limit: int
+) -> None:
+    """The Redis backend words its script's refusals with `refusal`: for any state a local
+    Ledger can be in, the same words, reason and retry."""
+    led, grants = Ledger(), []
+    w = day(limit)
     for amount, actual, done in steps:
-        g = led.reserve("u", [day(limit)], amount, NOW)
-        if isinstance(g, Grant):
-            grants.append((g, min(actual, amount)))
+        v = led.reserve("u", [w], amount, NOW)
+        if isinstance(v, Denial):
+            spent, held = led.spent("u", w), led.reserved("u", w)
+            holds = len(grants)
+            mine = refusal("u", w, amount, NOW, spent=spent, held=held, holds=holds)
+            assert (mine.why, mine.message, mine.retry_after, mine.window) == (
+                v.why, v.message, v.retry_after, v.window
+            )  # fmt: skip
+        else:
+            grants.append(v)
         if done and grants:
-            g0, a0 = grants.pop(0)
-            led.settle(g0, a0, NOW)
-        assert led.used("u", day(limit)) < limit + 500
+            led.settle(grants.pop(0), actual, NOW)
+
+
+def test_rpm_refusals_are_worded_as_the_ledger_words_them() -> None:
+    led, w = Ledger(), rpm(2)
+    for t in (NOW - 50, NOW - 10):
+        assert isinstance(led.reserve("u", [w], 0, t), Grant)
+    v = led.reserve("u", [w], 0, NOW)
+    assert isinstance(v, Denial)
+    assert refusal("u", w, 0, NOW, frees_in=10.0) == v
+    zero = replace(w, limit=0)
+    assert refusal("u", zero, 0, NOW) == led.reserve("u", [zero], 0, NOW)
+
+
+def test_settlements_are_booked_in_the_day_and_month_of_the_reservation() -> None:
+    at = 1_795_737_599.0  # 2026-11-26 23:59:59 UTC
+    assert [w.key for w in booked(at, at + 0.5)] == ["day:2026-11-26", "month:2026-11"]
+    assert [w.key for w in booked(at, at + 2)] == ["month:2026-11"]  # that day has ended
 
 
 def test_an_outage_shares_what_is_left_between_live_instances() -> None:
     out = OutageLimits("local-share")
-    out.instances = 2
+    out.new_outage(2)
     out.learned("u", day(10_000), 4_000)
     assert out.share("u", day(10_000), NOW).limit == 3_000
     assert out.share("v", day(10_000), NOW).limit == 5_000  # never heard of: half the limit
     assert out.share("u", day(10_000), NOW + 7200).limit == 5_000  # that window is over
+    assert out.share("u", rpm(9), NOW).limit == 4
     g = out.reserve("u", (day(10_000),), 3_000, NOW, retry=1.0)
-    assert isinstance(g, Grant) and out.owns(g) and g.windows == (day(10_000),)
+    assert isinstance(g, Grant) and g.windows == (day(10_000),)
     d = out.reserve("u", (day(10_000),), 1, NOW, retry=1.0)
-    assert isinstance(d, Denial) and "1/2 share" in d.message and d.window == day(10_000)
-    out.new_outage()
-    assert not out.owns(g)  # a new outage starts a fresh ledger
+    assert isinstance(d, Denial) and d.why == "busy" and "1/2 share" in d.message
+    out.new_outage(2)  # a new outage: a fresh ledger, and ids that cannot collide
+    g2 = out.reserve("u", (day(10_000),), 3_000, NOW, retry=1.0)
+    assert isinstance(g2, Grant) and g2.id != g.id
+    assert out.settle(g, 100, NOW) and not out.settle(g, 100, NOW)  # once
+    assert out.release(g2, NOW) and not out.release(g2, NOW)
+    assert not out.settle(Grant("r1-1", "u", 1, ()), 1, NOW)  # a Redis grant: not ours
 
 
-def test_deny_on_outage_names_the_limit_and_when_to_retry() -> None:
+def test_deny_on_outage_names_the_user_and_when_to_retry() -> None:
     d = OutageLimits("deny").reserve("u", (rpm(5), day(9)), 1, NOW, retry=2.0)
-    assert isinstance(d, Denial) and d.retry_after == 2.0
-    assert d.message.startswith("rpm: the shared budget store is unreachable")
-
-
-def test_usd_formatting() -> None:
-    assert (usd(12_345_678), usd(4_200), usd(0)) == ("$12.35", "$0.0042", "$0.0000")
+    assert isinstance(d, Denial) and d.retry_after == 2.0 and d.why == "busy"
+    assert d.message.startswith("user u: the shared budget store is unreachable")
+    assert d.message.endswith("retry in 2s")
+    assert isinstance(OutageLimits("deny").reserve("u", (), 1, NOW, retry=2.0), Grant)
 
 
 # -- bindings, latency, health ---------------------------------------------------------------------
@@ -219,8 +231,10 @@ async def test_the_local_backend_answers_from_this_process() -> None:
     s.bind("c", "p", 60)
     got = await s.begin("c", Reservation("u", (day(100),), 60), NOW)
     assert got.binding == "p" and got.local and isinstance(got.verdict, Grant)
+    busy = (await s.begin(None, Reservation("u", (day(100),), 60), NOW)).verdict
+    assert isinstance(busy, Denial) and busy.why == "busy"  # limits.Ledger's rule: it must fit
+    s.settle(got.verdict, 30, NOW)
     assert isinstance((await s.begin(None, Reservation("u", (day(100),), 60), NOW)).verdict, Grant)
-    assert isinstance((await s.begin(None, Reservation("u", (day(100),), 1), NOW)).verdict, Denial)
     now = time.monotonic()
     assert s.record("p", now, Failure.RATE_LIMIT, retry_after=5.0) == 5.0
     assert await s.acquire("p", now) is None

@@ -24,8 +24,9 @@ from typing import Any, Protocol
 from llmrouter.schema import Shared
 from llmrouter.state.health import HealthBook, HealthSettings
 from llmrouter.state.latencyview import LatencyView
-from llmrouter.state.limittypes import Begun, Grant, LedgerLike, Reservation
-from llmrouter.state.outage import MemoryLedger, OutageLimits
+from llmrouter.state.limits import Ledger
+from llmrouter.state.limittypes import Begun, Grant, LedgerLike, Reservation, booked
+from llmrouter.state.outage import OutageLimits
 from llmrouter.state.shared import SharedStore
 from llmrouter.wire.outcome import Failure
 
@@ -97,7 +98,7 @@ class LocalBackend:
         self.health = HealthBook(settings)
         self.latency = LatencyView()
         self.bindings = LocalBindings()
-        self.ledger: LedgerLike = ledger if ledger is not None else MemoryLedger()
+        self.ledger: LedgerLike = ledger if ledger is not None else Ledger()
         self.watched: set[str] = set()
 
     async def start(self) -> None:
@@ -211,7 +212,7 @@ class RedisBackend(LocalBackend):
         if reservation is not None:  # what the cluster used, for an outage's shares
             r = reservation
             for w, u in zip(r.windows, used, strict=False):
-                self.limits.learned(r.user, w, u + (1 if w.counts_requests else r.amount))
+                self.limits.learned(r.user, w, u)
         return Begun(binding, verdict)
 
     async def acquire(self, key: str, now: float, *, force: bool = False) -> bool | None:
@@ -279,27 +280,15 @@ class RedisBackend(LocalBackend):
         self.store.bind(conversation, provider, ttl)
 
     def settle(self, grant: Grant, actual_micro: int, now_unix: float) -> None:
-        if grant.id.startswith("r"):
-            self.store.settle(grant, actual_micro)
-            return
-        if self.limits.owns(grant):
-            self.limits.ledger.settle(grant, actual_micro, now_unix)
-        self._push(grant, actual_micro)
+        if not self.limits.settle(grant, actual_micro, now_unix):
+            self.store.settle(grant, actual_micro, now_unix)
+        elif actual_micro > 0:  # made on local state: Redis books it once it is back
+            for w in booked(grant.at, now_unix):
+                self.store.spend(grant.user, w.key, actual_micro, w.reset_at)
 
     def release(self, grant: Grant, now_unix: float) -> None:
-        if grant.id.startswith("r"):
+        if not self.limits.release(grant, now_unix):
             self.store.release(grant)
-            return
-        if self.limits.owns(grant):
-            self.limits.ledger.release(grant, now_unix)
-        self._push(grant, 0)
-
-    def _push(self, grant: Grant, actual: int) -> None:
-        """What a grant made on local state cost goes to Redis once it is back."""
-        for w in grant.windows:
-            amount = 1 if w.counts_requests else actual
-            if amount > 0:
-                self.store.spend(grant.user, w.key, amount, w.reset_at)
 
     def status(self) -> dict[str, Any]:
         out = self.store.status()
@@ -334,8 +323,7 @@ class RedisBackend(LocalBackend):
         return self.latency.blob()
 
     def outage(self) -> None:
-        self.limits.instances = len(self.store.live)
-        self.limits.new_outage()
+        self.limits.new_outage(len(self.store.live))
 
 
 def status_line(status: dict[str, Any]) -> str:

@@ -1,82 +1,20 @@
 """Budgets while the shared store is unreachable: each instance enforces a share of the limit.
 
 `on_outage: local-share` gives every instance `(limit - what the cluster had used when this
-instance last heard) / live instances`, counted in a small in-memory ledger that starts empty
-at each outage. What it spends is pushed to Redis when Redis returns, so the shared totals stay
-right. `deny` refuses the requests of users that have limits. Pure: time is passed in.
+instance last heard) / live instances` of each budget and `rpm / live instances` requests a
+minute, counted in a `limits.Ledger` that starts empty at each outage. What it spends is
+pushed to Redis when Redis returns (by the backend), so the shared totals stay right. `deny`
+refuses the requests of users that have limits. Pure: time is passed in.
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import replace
 
-from llmrouter.state.limittypes import Denial, Grant, Window, denial
+from llmrouter.state.limits import Denial, Grant, Ledger, Window, format_duration
 
 _KNOWN_MAX = 100_000  # (user, window) totals remembered from Redis answers
-
-
-class MemoryLedger:
-    """Check-and-reserve in one step, same rule as the shared script: a usd window admits a
-    request while spent + held is under the limit (so a budget is passed by at most one
-    reservation); an rpm window admits while the count is under the limit."""
-
-    def __init__(self, prefix: str = "l") -> None:
-        self._ids = itertools.count(1)
-        self._prefix = prefix
-        self._spent: dict[tuple[str, str], int] = {}
-        self._held: dict[tuple[str, str], int] = {}
-        self._grants: dict[str, Grant] = {}
-        self._resets: dict[tuple[str, str], float] = {}
-
-    def reserve(
-        self, user: str, windows: list[Window], amount_micro: int, now_unix: float
-    ) -> Grant | Denial:
-        self._expire(now_unix)
-        for w in windows:
-            used = self.used(user, w)
-            if (used + 1 > w.limit) if w.counts_requests else (used >= w.limit):
-                return denial(w, used, now_unix)
-        grant = Grant(f"{self._prefix}-{next(self._ids)}", user, amount_micro, tuple(windows))
-        for w in windows:
-            k = (user, w.key)
-            self._resets[k] = w.reset_at
-            if w.counts_requests:
-                self._spent[k] = self._spent.get(k, 0) + 1
-            else:
-                self._held[k] = self._held.get(k, 0) + amount_micro
-        self._grants[grant.id] = grant
-        return grant
-
-    def settle(self, grant: Grant, actual_micro: int, now_unix: float) -> None:
-        if self._grants.pop(grant.id, None) is None:
-            return
-        for w in grant.windows:
-            if not w.counts_requests:
-                k = (grant.user, w.key)
-                self._held[k] = self._held.get(k, 0) - grant.amount
-                self._spent[k] = self._spent.get(k, 0) + actual_micro
-
-    def release(self, grant: Grant, now_unix: float) -> None:
-        if self._grants.pop(grant.id, None) is None:
-            return
-        for w in grant.windows:
-            if not w.counts_requests:
-                k = (grant.user, w.key)
-                self._held[k] = self._held.get(k, 0) - grant.amount
-
-    def used(self, user: str, window: Window) -> int:
-        k = (user, window.key)
-        return self._spent.get(k, 0) + self._held.get(k, 0)
-
-    def spent(self, user: str, window: Window) -> int:
-        return self._spent.get((user, window.key), 0)
-
-    def _expire(self, now: float) -> None:
-        for k in [k for k, at in self._resets.items() if at <= now]:
-            self._resets.pop(k, None)
-            self._spent.pop(k, None)
-            self._held.pop(k, None)
+_GRANTS_MAX = 100_000  # outage grants in flight (each is settled or released once)
 
 
 class OutageLimits:
@@ -84,10 +22,11 @@ class OutageLimits:
 
     def __init__(self, mode: str) -> None:
         self.mode = mode  # "local-share" | "deny"
-        self.instances = 0  # live instances at the last heartbeat; 0: never heard
-        self._known: dict[tuple[str, str], tuple[int, float]] = {}
+        self.instances = 0  # live instances when the outage began; 0: never heard
+        self.ledger = Ledger()
         self._epoch = 0
-        self.ledger = MemoryLedger("l0")
+        self._known: dict[tuple[str, str], tuple[int, float]] = {}
+        self._mine: dict[str, tuple[Ledger, Grant]] = {}  # id -> (its ledger, its own grant)
 
     def learned(self, user: str, window: Window, used: int) -> None:
         """A Redis answer said the cluster has used this much of the window."""
@@ -95,35 +34,52 @@ class OutageLimits:
             self._known.clear()  # bounded; an outage right after this shares the whole limit
         self._known[(user, window.key)] = (used, window.reset_at)
 
-    def new_outage(self) -> None:
-        """What earlier outages spent was pushed to Redis and is in `_known` now."""
+    def new_outage(self, instances: int) -> None:
+        """What earlier outages spent was pushed to Redis and is in what we learn since."""
         self._epoch += 1
-        self.ledger = MemoryLedger(f"l{self._epoch}")
-
-    def owns(self, grant: Grant) -> bool:
-        return grant.id.startswith(f"l{self._epoch}-")
+        self.instances = instances
+        self.ledger = Ledger()
 
     def share(self, user: str, window: Window, now_unix: float) -> Window:
         """This instance's part of what is left of the window."""
+        n = max(1, self.instances)
+        if window.name == "rpm":
+            return replace(window, limit=window.limit // n)
         used, reset = self._known.get((user, window.key), (0, 0.0))
-        if reset <= now_unix:
-            used = 0
-        left = max(0, window.limit - used)
-        return replace(window, limit=left // max(1, self.instances))
+        left = max(0, window.limit - (used if reset > now_unix else 0))
+        return replace(window, limit=left // n)
 
     def reserve(
         self, user: str, windows: tuple[Window, ...], amount: int, now_unix: float, retry: float
     ) -> Grant | Denial:
-        if self.mode == "deny":
-            w = windows[0]
-            return Denial(
-                w, retry, f"{w.name}: the shared budget store is unreachable (on_outage: deny)"
+        if self.mode == "deny" and windows:
+            w, wait = windows[0], max(retry, 0.0)
+            msg = (
+                f"user {user}: the shared budget store is unreachable and limits are enforced "
+                f"only there (shared.on_outage: deny); retry in {format_duration(wait)}"
             )
-        shares = [self.share(user, w, now_unix) for w in windows]
-        verdict = self.ledger.reserve(user, shares, amount, now_unix)
-        n = max(1, self.instances)
+            return Denial(replace(w, reset_at=now_unix + wait), wait, msg, "busy")
+        verdict = self.ledger.reserve(user, [self.share(user, w, now_unix) for w in windows],
+                                      amount, now_unix)  # fmt: skip
         if isinstance(verdict, Denial):
-            full = windows[shares.index(verdict.window)]
+            n = max(1, self.instances)
             note = f" (this instance's 1/{n} share while the shared store is unreachable)"
-            return denial(full, self.ledger.used(user, verdict.window), now_unix, note)
-        return replace(verdict, windows=windows)
+            return replace(verdict, message=verdict.message + note)
+        if len(self._mine) >= _GRANTS_MAX:
+            self._mine.clear()  # bounded: a leak elsewhere must not grow this forever
+        grant = replace(verdict, id=f"{verdict.id}~{self._epoch}", windows=windows)
+        self._mine[grant.id] = (self.ledger, verdict)
+        return grant
+
+    def settle(self, grant: Grant, actual: int, now_unix: float) -> bool:
+        """False: not a grant of an outage (a Redis grant)."""
+        mine = self._mine.pop(grant.id, None)
+        if mine is not None:
+            mine[0].settle(mine[1], actual, now_unix)
+        return mine is not None
+
+    def release(self, grant: Grant, now_unix: float) -> bool:
+        mine = self._mine.pop(grant.id, None)
+        if mine is not None:
+            mine[0].release(mine[1], now_unix)
+        return mine is not None

@@ -10,8 +10,10 @@ Key layout (P = `shared.prefix`, default `llmrouter:`); every key has a TTL:
 - `P lat:<instance>` string: JSON, that instance's latency windows. 60 s after its last push.
 - `P inst` zset: instance id -> last heartbeat (server ms). 60 s after the last beat.
 - `P seq:<instance>` string: the last spend sequence number applied. 1 day.
-- `P lim:<user>:<window>` hash: s micro-USD spent (usd_*) or requests counted (rpm) in that
-  window, h micro-USD held by live leases. The window's reset + 5 min.
+- `P lim:<user>:<window>` hash, for a day or month window: s micro-USD spent, h micro-USD
+  held by live leases, n leases. The window's reset + 5 min.
+- `P lim:<user>:rpm` zset: grant id -> when it was admitted (server ms): the sliding minute.
+  61 s after the last admission.
 - `P lease:<user>` hash: grant id -> {a amount, w [windows]}, budget held by requests in
   flight; `P leasex:<user>` zset: grant id -> lease expiry (server ms). A live instance renews
   its leases; an expired one is dropped (its hold given back) by the next reservation. Both
@@ -93,9 +95,9 @@ return 0
 """
 
 # Budget leases. Per user: `lease` hash (grant id -> {a amount, w [window keys]}) and `leasex`
-# zset (grant id -> expiry, server ms); per window: `lim` hash with s (spent or counted) and h
-# (held by live leases). A lease leaves exactly once: settled, released or expired, each in a
-# script that first checks it is still there, so `h` never drifts.
+# zset (grant id -> expiry, server ms); per budget window: `lim` hash with s (spent), h (held
+# by live leases) and n (leases). A lease leaves exactly once: settled, released or expired,
+# each in a script that first checks it is still there, so h and n never drift.
 _LEASES = """
 local function drop(lease, leasex, stem, gid)
   local v = redis.call('HGET', lease, gid)
@@ -103,7 +105,10 @@ local function drop(lease, leasex, stem, gid)
   local l = cjson.decode(v)
   for _, w in ipairs(l.w) do
     local k = stem .. w
-    if redis.call('EXISTS', k) == 1 then redis.call('HINCRBY', k, 'h', -l.a) end
+    if redis.call('EXISTS', k) == 1 then
+      redis.call('HINCRBY', k, 'h', -l.a)
+      redis.call('HINCRBY', k, 'n', -1)
+    end
   end
   redis.call('HDEL', lease, gid)
   redis.call('ZREM', leasex, gid)
@@ -113,58 +118,77 @@ local function keep(key, at)
 end
 """
 
-# KEYS: lease hash, lease zset, window counters... ARGV: grant id, amount, lease ms, window key
-# stem (P lim:<user>:), then per window: limit, kind (usd|count), expire-at (Unix ms), window.
-# Check every window, then reserve in all of them, in one step. A usd window admits while
-# spent + held is under its limit (so a budget is passed by at most one reservation); an rpm
-# window admits while its count is under the limit and counts the request now.
-# -> {1, used...} or {0, index of the refusing window, used}.
+# KEYS: lease hash, lease zset, then a key per window: a `lim` hash for a budget, a zset of
+# request times for rpm. ARGV: grant id, amount, lease ms, window key stem (P lim:<user>:),
+# then per window: limit, kind (usd|rpm), expire-at (Unix ms), window key.
+# The rule of limits.Ledger, in one step: a budget admits a request when spent + held + its
+# amount fits; rpm admits while fewer than `limit` requests were admitted in the last 60 s,
+# and counts the request now. All windows pass, or nothing is reserved.
+# -> {1 | 0, then per window 3 numbers: budget: spent, held, leases; rpm: admitted in the
+#    last 60 s, ms until one more may go (-1: not full), 0}
 RESERVE = (
     _NOW
     + _LEASES
     + """
+local SPAN = 60000
 local now = now_ms()
 local stem = ARGV[4]
 for _, gid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 100)) do
   drop(KEYS[1], KEYS[2], stem, gid)
 end
 local n = #KEYS - 2
-local used = {}
+local amount = tonumber(ARGV[2])
+local out, ok = {}, 1
 for i = 1, n do
   local a = 4 * i + 1
-  local limit, kind = tonumber(ARGV[a]), ARGV[a + 1]
-  local sh = redis.call('HMGET', KEYS[i + 2], 's', 'h')
-  local spent, held = tonumber(sh[1] or '0'), tonumber(sh[2] or '0')
-  if kind == 'count' then
-    used[i] = spent
-    if spent + 1 > limit then return {0, i, int(spent)} end
+  local key, limit = KEYS[i + 2], tonumber(ARGV[a])
+  if ARGV[a + 1] == 'rpm' then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - SPAN)
+    local count, frees = redis.call('ZCARD', key), -1
+    if count >= limit then
+      ok = 0
+      if limit > 0 then
+        local r = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+        frees = tonumber(r[2]) + SPAN - now
+      end
+    end
+    table.insert(out, int(count))
+    table.insert(out, int(frees))
+    table.insert(out, 0)
   else
-    used[i] = spent + held
-    if used[i] >= limit then return {0, i, int(used[i])} end
+    local v = redis.call('HMGET', key, 's', 'h', 'n')
+    local s, h, c = tonumber(v[1] or '0'), tonumber(v[2] or '0'), tonumber(v[3] or '0')
+    if s + h + amount > limit then ok = 0 end
+    table.insert(out, int(s))
+    table.insert(out, int(h))
+    table.insert(out, int(c))
   end
 end
-local amount, windows, last = tonumber(ARGV[2]), {}, 0
+table.insert(out, 1, ok)
+if ok == 0 then return out end
+local windows, last = {}, 0
 for i = 1, n do
   local a = 4 * i + 1
-  if ARGV[a + 1] == 'count' then
-    redis.call('HINCRBY', KEYS[i + 2], 's', 1)
-  elseif amount > 0 then
-    redis.call('HINCRBY', KEYS[i + 2], 'h', amount)
+  local key = KEYS[i + 2]
+  if ARGV[a + 1] == 'rpm' then
+    redis.call('ZADD', key, now, ARGV[1])
+    redis.call('PEXPIRE', key, SPAN + 1000)
+  else
+    redis.call('HINCRBY', key, 'h', amount)
+    redis.call('HINCRBY', key, 'n', 1)
+    redis.call('PEXPIREAT', key, ARGV[a + 2])
     table.insert(windows, ARGV[a + 3])
     last = math.max(last, tonumber(ARGV[a + 2]))
   end
-  redis.call('PEXPIREAT', KEYS[i + 2], ARGV[a + 2])
 end
 if #windows > 0 then
   redis.call('HSET', KEYS[1], ARGV[1], cjson.encode({a = amount, w = windows}))
   redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
-  -- the leases must outlive their windows' counters: an expired lease is given back from `h`
+  -- the leases must outlive their windows' counters: an expired lease is given back from h
   -- by the next reservation, which needs to find it
   keep(KEYS[1], last)
   keep(KEYS[2], last)
 end
-local out = {1}
-for i = 1, n do out[i + 1] = int(used[i]) end
 return out
 """
 )
@@ -183,11 +207,12 @@ return kept
 """
 )
 
-# KEYS: seq key, lease hash, lease zset, window counters... ARGV: seq, seq ttl ms, grant id
-# ('' for spend made while Redis was away), amount, window key stem, then an expire-at (Unix
-# ms) per window. Settlement and release: the hold goes, the real cost (or request count) is
-# added. The sequence number makes a batch sent twice (after a timeout that hid Redis applying
-# it) count once.
+# KEYS: seq key, lease hash, lease zset, `lim` hashes to book in... ARGV: seq, seq ttl ms,
+# grant id ('' for spend made while Redis was away), amount, window key stem, then an
+# expire-at (Unix ms) per window. Settlement and release: the hold goes, the real cost is
+# booked (in the day and month the request was reserved, as limits.Ledger books it). The
+# sequence number makes a batch sent twice (after a timeout that hid Redis applying it) count
+# once.
 APPLY = (
     _LEASES
     + """

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from llmrouter.state.limittypes import Denial, Grant, Reservation, denial
+from llmrouter.state.limittypes import Denial, Grant, Reservation, booked, refusal
 from llmrouter.state.outbox import Op, Outbox, add, later
 from llmrouter.state.redislink import Commands, RedisLink
 from llmrouter.state.redisscripts import Keys
@@ -37,6 +37,20 @@ SEQ_TTL_MS = 86_400_000
 WINDOW_GRACE = 300.0  # counters outlive their window by this: clocks of instances differ
 _BATCH = 64
 _SEQUENCED = frozenset({"settle", "release", "spend"})
+
+
+def _refused(res: Reservation, per: list[list[int]], now_unix: float) -> Denial:
+    """The script's refusal, worded as limits.Ledger words it: the window that frees last."""
+    out = []
+    for w, (a, b, c) in zip(res.windows, per, strict=True):
+        if w.name == "rpm" and a >= w.limit:
+            frees = b / 1000 if b >= 0 else None
+            out.append(refusal(res.user, w, res.amount, now_unix, frees_in=frees))
+        elif w.name != "rpm" and a + b + res.amount > w.limit:
+            out.append(refusal(res.user, w, res.amount, now_unix, spent=a, held=b, holds=c))
+    if not out:  # cannot happen (the script and this test the same); refuse safely anyway
+        out.append(refusal(res.user, res.windows[0], res.amount, now_unix))
+    return max(out, key=lambda d: d.retry_after)
 
 
 class SharedStore:
@@ -139,7 +153,7 @@ class SharedStore:
                 stem = k.limit_stem(res.user)
                 args: list[Any] = [gid, res.amount, self.lease_ms, stem]
                 for w in res.windows:
-                    kind = "count" if w.counts_requests else "usd"
+                    kind = "rpm" if w.name == "rpm" else "usd"
                     args += [w.limit, kind, int((w.reset_at + WINDOW_GRACE) * 1000), w.key]
                 keys = [k.lease(res.user), k.lease_expiry(res.user)]
                 keys += [k.limit(res.user, w.key) for w in res.windows]
@@ -154,17 +168,19 @@ class SharedStore:
             binding = None if isinstance(v, Exception) else text(v)
         if res is None:
             return binding, None, []
-        r = out[0]
-        if isinstance(r, Exception):
-            self._script_error("reserve", r)
+        if isinstance(out[0], Exception):
+            self._script_error("reserve", out[0])
             return None
-        if r[0] == 1:
-            grant = Grant(gid, res.user, res.amount, res.windows)
-            if res.amount > 0:
-                self.held[gid] = grant
-            return binding, grant, [int(u) for u in r[1:]]
-        window = res.windows[int(r[1]) - 1]
-        return binding, denial(window, int(r[2]), now_unix), []
+        flat = [int(x) for x in out[0]]
+        per = [flat[1 + 3 * i : 4 + 3 * i] for i in range(len(res.windows))]
+        if flat[0] == 1:
+            grant = Grant(gid, res.user, res.amount, res.windows, now_unix)
+            if any(w.name != "rpm" for w in res.windows):
+                self.held[gid] = grant  # its lease is renewed while the request runs
+            used = [a + 1 if w.name == "rpm" else a + b + res.amount
+                    for w, (a, b, _) in zip(res.windows, per, strict=True)]  # fmt: skip
+            return binding, grant, used
+        return binding, _refused(res, per, now_unix), []
 
     async def claim(self, provider: str) -> tuple[str, float] | None:
         """The shared half-open slot: ("mine"|"ok"|"taken", s left) or ("cooling", until)."""
@@ -208,11 +224,12 @@ class SharedStore:
     def bind(self, conversation: str, provider: str, ttl: float) -> None:
         self._put(Op("bind", conversation, {"provider": provider, "ms": max(1, int(ttl * 1000))}))
 
-    def settle(self, grant: Grant, actual: int) -> None:
+    def settle(self, grant: Grant, actual: int, now_unix: float) -> None:
+        """The hold goes; the cost is booked in the day and month the request was reserved."""
         self.held.pop(grant.id, None)
-        usd = [w for w in grant.windows if not w.counts_requests]
-        exp = [int((w.reset_at + WINDOW_GRACE) * 1000) for w in usd]
-        data = {"user": grant.user, "amount": actual, "windows": [w.key for w in usd], "exp": exp}
+        book = booked(grant.at, now_unix)
+        exp = [int((w.reset_at + WINDOW_GRACE) * 1000) for w in book]
+        data = {"user": grant.user, "amount": actual, "windows": [w.key for w in book], "exp": exp}
         self._put(Op("settle", grant.id, data))
 
     def release(self, grant: Grant) -> None:
