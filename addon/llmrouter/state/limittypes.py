@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Protocol
 
 from llmrouter.state.limits import (
@@ -67,7 +68,13 @@ class _Both:
 def booked(at_unix: float, now_unix: float) -> list[Window]:
     """The day and month windows a request reserved at `at_unix` is booked in (those that have
     not ended), whatever limits its user has: router.status shows spend either way."""
-    return [w for w in windows_for(_Both(), at_unix) if w.reset_at > now_unix]
+    return [w for w in _day_and_month(int(at_unix // 60)) if w.reset_at > now_unix]
+
+
+@lru_cache(maxsize=64)
+def _day_and_month(minute: int) -> tuple[Window, ...]:
+    # days and months start on a minute: one minute's requests share their windows
+    return tuple(windows_for(_Both(), minute * 60.0))
 
 
 def _deny(w: Window, retry_after: float, msg: str, why: Why) -> Denial:
