@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from llmrouter.tools.fakeprovider import FakeProvider, FakeProviderPool
+from redisproc import redis_server  # noqa: F401 - a fixture for the shared-state tests
 from routerproc import RouterProc, TestCA
 
 

@@ -330,6 +330,67 @@ class Health(_Model):
     )
 
 
+class Shared(_Model):
+    """State shared by several router instances through Redis (docs/SHARED.md)."""
+
+    redis: SecretStr = Field(
+        description="Redis URL: redis://[:password@]host:port/db, rediss://..., or "
+        "unix:///path/redis.sock?db=0; ${ENV} allowed (it may carry a password, so it is "
+        "never shown). The router_redis option overrides it."
+    )
+    prefix: str = Field(
+        "llmrouter:", min_length=1, description="Every key the router writes starts with it"
+    )
+    on_outage: Literal["local-share", "deny"] = Field(
+        "local-share",
+        description="Budgets while Redis is unreachable: each instance enforces its share "
+        "(limit / live instances), or requests of users with limits are denied",
+    )
+    timeout: Seconds = Field(
+        0.05, le=5, description="Bound on every Redis call (s); past it the instance goes local"
+    )
+    lease: Seconds = Field(
+        30.0,
+        description="A budget reservation's hold expires this long after its instance last "
+        "renewed it (s): a crashed instance's holds vanish",
+    )
+    queue_max: int = Field(
+        10000, ge=100, description="Pending background writes kept while Redis is slow or down"
+    )
+
+    @field_validator("redis", mode="before")
+    @classmethod
+    def _check_redis(cls, v: Any) -> Any:
+        if isinstance(v, SecretStr):
+            v = v.get_secret_value()
+        if not isinstance(v, str):
+            raise ValueError("must be a URL string")
+        parts = urlsplit(v.strip())
+        if parts.scheme in ("redis", "rediss"):
+            if not parts.hostname:
+                raise ValueError("must name a host: redis://host:6379/0")
+            try:
+                parts.port  # noqa: B018 - raises on a bad port
+            except ValueError as e:
+                raise ValueError(f"has a bad port: {e}") from None
+            db = parts.path.strip("/")
+            if db and not db.isdigit():
+                raise ValueError(f"database must be a number, got {db!r}")
+        elif parts.scheme == "unix":
+            if not parts.path:
+                raise ValueError("must name a socket path: unix:///run/redis.sock")
+        else:
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return v.strip()
+
+    @field_validator("prefix")
+    @classmethod
+    def _check_prefix(cls, v: str) -> str:
+        if any(c.isspace() for c in v):
+            raise ValueError("must not contain whitespace")
+        return v
+
+
 class Defaults(Timeouts):
     deadline: Seconds | None = Field(None, description="Default profile deadline (s). Default 600.")
 
@@ -422,6 +483,9 @@ class RouterConfig(_Model):
     health: Health = Field(default_factory=Health)
     access: Access | None = Field(
         None, description="Users, their profiles and budgets. Absent: no authentication"
+    )
+    shared: Shared | None = Field(
+        None, description="Share health, bindings, latency and limits through Redis"
     )
 
     @model_validator(mode="after")

@@ -177,6 +177,20 @@ class HealthBook:
         if h is not None:
             h.failures, h.until, h.needs_probe, h.probe_until = 0, 0.0, False, 0.0
 
+    def adopt(self, key: str, until: float, now: float, reason: str) -> bool:
+        """Another router instance cooled this provider until `until` (this clock): the later
+        deadline wins, and recovering takes a probe, as after a cooldown of our own."""
+        h = self.get(key)
+        if until <= now or until <= h.until:
+            return False
+        h.until, h.needs_probe = until, True
+        h.last_error, h.last_error_at = reason, now
+        return True
+
+    def defer_probe(self, key: str, until: float) -> None:
+        """Another instance holds the half-open probe: do not probe before `until`."""
+        self.get(key).probe_until = until
+
     def forgive_auth(self, key: str) -> None:
         """The provider's key changed: an auth cooldown earned by the old key no longer holds."""
         h = self._providers.get(key)
