@@ -75,10 +75,12 @@ def status_of(
         key = provider_key(name, prov)
         h = engine.health.get(key)
         attempts, failures = h.recent(now)
+        # p50_ms is measured (successes only); failure penalties rank least-latency apart.
         latency = {
-            k: {"p50_ms": None if v is None else round(v, 1), "samples": n}
-            for k, (v, n) in engine.latency.summary(key).items()
-        }
+            k: {"p50_ms": _round(f.measured_p50), "samples": f.measured,
+                "failure_penalties": f.penalties, "ranked_p50_ms": _round(f.ranked_p50)}
+            for k, f in engine.latency.summary(key).items()
+        }  # fmt: skip
         providers.append(ProviderStatus(
             name, prov.api, prov.enabled, h.state(now).value if prov.enabled else "disabled",
             round(max(0.0, h.until - now), 1), h.last_error, attempts, failures, latency,
@@ -86,6 +88,10 @@ def status_of(
     profiles = [ProfileStatus(n, p.strategy, list(p.hosts), list(p.providers))
                 for n, p in cfg.profiles.items()]  # fmt: skip
     return Status(providers, profiles, pending, upstream.in_use(engine.session), config)
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 1)
 
 
 def health(status: Status | None) -> tuple[bool, dict[str, Any]]:
