@@ -12,18 +12,22 @@ from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mitmproxy import command, connection, ctx, exceptions, flow, http
+from mitmproxy import command, connection, contentviews, ctx, exceptions, flow, http, tls
 
 from llmrouter.config import ConfigError, RouterConfig, load_config
-from llmrouter.proxy import journal, upstream, views
+from llmrouter.proxy import journal, pages, upstream, views
+from llmrouter.proxy.contentview import LLMContentview
 from llmrouter.proxy.dispatch import Answer, Engine, Request
 from llmrouter.proxy.handoff import TOKEN_HEADER, Handoff
+from llmrouter.proxy.metrics import Metrics
 from llmrouter.proxy.reload import ConfigWatcher
+from llmrouter.proxy.tlshint import TlsHints
 from llmrouter.proxy.upstream import new_session
 from llmrouter.routing import pricing
 from llmrouter.routing.profiles import HostIndex, allow_hosts_patterns, resolve
 from llmrouter.state.warmstart import warm_start
 from llmrouter.wire import apis
+from llmrouter.wire.streamcopy import StreamCopy
 
 logger = logging.getLogger("llmrouter")
 _REPO_CONFIG = Path(__file__).resolve().parents[3] / "profiles.yaml"
@@ -71,6 +75,9 @@ class Router:
         self._routes: MutableMapping[flow.Flow, RouteInfo] = weakref.WeakKeyDictionary()
         self._inflight: dict[str, set[asyncio.Task[Answer]]] = {}
         self._owned_allow: list[str] | None = None
+        self.metrics = Metrics()  # fed from every attempt record; /metrics renders it
+        self.pages = pages.Pages(self.metrics)
+        self.tls_hints = TlsHints()
 
     # -- options ---------------------------------------------------------------------------
 
@@ -91,6 +98,15 @@ class Router:
         loader.add_option(
             "router_profile", str, "default", "Profile for hosts it serves when none is named."
         )
+        loader.add_option(
+            "router_flow_body_max_kb",
+            int,
+            1024,
+            "Keep up to this much (KB) of each relayed stream as the flow's response body, for "
+            "mitmweb, saved flows and the LLM view; past it the copy ends with a marker. 0: none.",
+        )
+        if "llm" not in contentviews.registry:  # mitmproxy 12 cannot unregister a view
+            contentviews.add(LLMContentview())
 
     def configure(self, updated: set[str]) -> None:
         if "router_config" in updated:
@@ -118,6 +134,8 @@ class Router:
             ctx.options.router_log_max_mb < 1 or ctx.options.router_log_backups < 1
         ):
             raise exceptions.OptionsError("router_log_max_mb and router_log_backups must be >= 1")
+        if "router_flow_body_max_kb" in updated and ctx.options.router_flow_body_max_kb < 0:
+            raise exceptions.OptionsError("router_flow_body_max_kb must be >= 0 (0: keep none)")
         if updated & {"router_log", "confdir", "router_log_max_mb", "router_log_backups"}:
             self._open_journal()
         if ctx.options.connection_strategy != "lazy":
@@ -138,7 +156,7 @@ class Router:
         current = list(ctx.options.allow_hosts)
         if ctx.options.ignore_hosts or (current and current != self._owned_allow):
             return
-        wanted = allow_hosts_patterns(self.config)
+        wanted = pages.allow_hosts_with_pages(allow_hosts_patterns(self.config))
         if current != wanted:
             self._owned_allow = wanted
             ctx.options.update(allow_hosts=wanted)
@@ -159,6 +177,7 @@ class Router:
     def _write(self, record: dict[str, Any]) -> None:
         if self.journal is not None:
             self.journal.write(record)
+        self.metrics.observe(record)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -197,7 +216,11 @@ class Router:
             self._users[f.client_conn] = user
 
     async def request(self, f: http.HTTPFlow) -> None:
-        if f.response is not None or self.config is None or self.index is None:
+        if f.response is not None:
+            return
+        if pages.answer(f, self.pages, self._status):  # before the config: /healthz says why
+            return
+        if self.config is None or self.index is None:
             return
         # Proxy credentials select a profile; they never go upstream, routed or not.
         user = _proxy_user(f.request.headers.pop("proxy-authorization", None))
@@ -275,13 +298,19 @@ class Router:
             f.response = http.Response.make(answer.status, answer.body, _headers(headers))
         f.comment = views.comment(info.profile, answer, note)
         if views.failed_over(answer):
-            f.marked = ":arrows_counterclockwise:"
+            f.marked = views.FAILOVER_MARK
 
     def responseheaders(self, f: http.HTTPFlow) -> None:
         info = self._routes.get(f)
         if not isinstance(info, RouteInfo) or info.token is None or f.response is None:
             return
-        f.response.stream = True  # never buffer a relayed stream
+        limit = ctx.options.router_flow_body_max_kb * 1024
+        if limit <= 0:
+            f.response.stream = True  # never buffer a relayed stream
+        else:  # streamed as it comes; a bounded copy becomes the body at the end (-w, mitmweb)
+            response = f.response
+            copy = StreamCopy(limit)
+            response.stream = copy.tee(lambda body: setattr(response, "raw_content", body))
         if info.display:
             views.show_request(f.request, info.display)
 
@@ -295,9 +324,27 @@ class Router:
         if isinstance(info, RouteInfo) and info.token is not None:
             self.handoff.release(info.token)
 
+    def tls_failed_client(self, data: tls.TlsData) -> None:
+        conn = data.conn
+        if self.index is None or conn.peername is None:
+            return
+        index = self.index
+        msg = self.tls_hints.hint(conn.peername[0], conn.sni, conn.error or "",
+                                  lambda host: index.intercepts(host, 443),
+                                  Path(ctx.options.confdir).expanduser())  # fmt: skip
+        if msg:
+            logger.warning(msg)
+
     def client_disconnected(self, client: connection.Client) -> None:
         for task in self._inflight.pop(client.id, ()):
             task.cancel()  # stop attempts nobody will read
+
+    def _status(self) -> pages.Status | None:
+        """The snapshot for the pages; None until `running` has made the engine."""
+        if self.config is None or self.engine is None:
+            return None
+        return pages.status_of(self.config, self.engine, pending=self.handoff.pending,
+                               config=ctx.options.router_config)  # fmt: skip
 
     # -- commands ----------------------------------------------------------------------------
 
