@@ -78,6 +78,15 @@ def test_pages_over_http_and_https(
         states = {p["name"]: (p["state"], p["last_error"]) for p in status["providers"]}
         assert states == {"first": ("cooling", "server"), "second": ("healthy", None)}
 
+    # A load balancer's check or a scraper, straight to the proxy's own port (no proxy).
+    for path, want in (("/healthz", 503), ("/metrics", 200)):
+        out = subprocess.run(["curl", "-sS", "-w", "\n%{http_code}", r.proxy + path],
+                             capture_output=True, timeout=30, check=False,
+                             env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+        body, _, code = out.stdout.decode().rpartition("\n")
+        assert int(code) == want, out
+    assert _metrics(body)["llmrouter_failovers_total", frozenset({("profile", "default")})] == 1
+
 
 def test_pages_without_tls_trust_fail_clearly(
     router: Callable[..., RouterProc], tmp_path: Path
