@@ -111,7 +111,8 @@ def test_tls_failure_for_an_intercepted_host_names_the_fix_once_per_client(
             failed("api.anthropic.com", "Client TLS handshake failed: tlsv1 alert unknown ca")
             failed("api.anthropic.com", "Client TLS handshake failed: tlsv1 alert unknown ca")
             failed("example.com", "tlsv1 alert unknown ca", ip="10.9.9.9")  # not intercepted
+            failed("llmrouter.invalid", "tlsv1 alert unknown ca", ip="10.7.7.7")  # its pages
         hints = [m for m in caplog.messages if "broke off TLS" in m]
-        assert len(hints) == 1
+        assert len(hints) == 2 and "client 10.7.7.7 broke off TLS for llmrouter.invalid" in hints[1]
         assert "client 10.1.2.3 broke off TLS for api.anthropic.com" in hints[0]
         assert "NODE_EXTRA_CA_CERTS=" in hints[0] and "SSL_CERT_FILE=" in hints[0]

@@ -328,9 +328,9 @@ class Router:
         conn = data.conn
         if self.index is None or conn.peername is None:
             return
-        index = self.index
+        index = self.index  # its own pages too: a client that fails there fails everywhere
         msg = self.tls_hints.hint(conn.peername[0], conn.sni, conn.error or "",
-                                  lambda host: index.intercepts(host, 443),
+                                  lambda h: index.intercepts(h, 443) or pages.is_pages_host(h),
                                   Path(ctx.options.confdir).expanduser())  # fmt: skip
         if msg:
             logger.warning(msg)
