@@ -12,7 +12,9 @@ import pytest
 from llmrouter.proxy.addon import Router
 from llmrouter.tools.fakeprovider import Behaviour, FakeProvider
 from mitmproxy import contentviews, exceptions, tls
-from mitmproxy.test import tflow, tutils
+from mitmproxy.proxy.layers.http import HttpRequestHook
+from mitmproxy.proxy.layers.tls import TlsFailedClientHook
+from mitmproxy.test import taddons, tflow, tutils
 from prometheus_client.parser import text_string_to_metric_families
 from test_addon import messages_flow, router_context, two_profiles, write
 
@@ -30,9 +32,11 @@ def page_flow(path: str, method: str = "GET", scheme: str = "http") -> tflow.HTT
     return tflow.tflow(req=req)
 
 
-async def get(r: Router, path: str, **kw: str) -> tuple[int, bytes]:
+async def get(tctx: taddons.context, path: str, **kw: str) -> tuple[int, bytes]:
+    """A request through every addon's request hook, in mitmproxy's order (the Router, then its
+    child addons)."""
     f = page_flow(path, **kw)
-    await r.request(f)
+    await tctx.master.addons.handle_lifecycle(HttpRequestHook(f))
     assert f.response is not None
     return f.response.status_code, f.response.content or b""
 
@@ -55,15 +59,15 @@ async def test_pages_say_not_running_until_started_then_count_attempts(
     r = Router()
     with router_context(r) as tctx:
         tctx.configure(r, router_config=write(tmp_path, two_profiles(a.url, b.url)))
-        code, body = await get(r, "/healthz")
+        code, body = await get(tctx, "/healthz")
         assert code == 503 and "not running" in json.loads(body)["reason"]
         await r.running()
         try:
-            assert (await get(r, "/healthz"))[0] == 200
+            assert (await get(tctx, "/healthz"))[0] == 200
             f = messages_flow()
             await r.request(f)  # a 503, then b serves
             assert f.response is not None and f.response.status_code == 200
-            code, body = await get(r, "/metrics", scheme="https")
+            code, body = await get(tctx, "/metrics", scheme="https")
             assert code == 200
             samples = {
                 (s.name, tuple(sorted(s.labels.items()))): s.value
@@ -74,12 +78,12 @@ async def test_pages_say_not_running_until_started_then_count_attempts(
             key = ("llmrouter_attempts_total", labels)
             assert samples[key] == 1
             assert samples["llmrouter_failovers_total", (("profile", "default"),)] == 1
-            code, body = await get(r, "/status")
+            code, body = await get(tctx, "/status")
             status = json.loads(body)
             assert code == 200 and status["config"] == tctx.options.router_config
             assert {p["name"]: p["state"] for p in status["providers"]} == {
                 "a": "cooling", "b": "healthy"}  # fmt: skip
-            assert (await get(r, "/healthz", method="POST"))[0] == 405
+            assert (await get(tctx, "/healthz", method="POST"))[0] == 405
         finally:
             await r.done()
 
@@ -105,7 +109,7 @@ def test_tls_failure_for_an_intercepted_host_names_the_fix_once_per_client(
         def failed(sni: str, error: str, ip: str = "10.1.2.3") -> None:
             client = tflow.tclient_conn()
             client.peername, client.sni, client.error = (ip, 50000), sni, error
-            r.tls_failed_client(tls.TlsData(client, None))  # type: ignore[arg-type]
+            tctx.master.addons.trigger(TlsFailedClientHook(tls.TlsData(client, None)))  # type: ignore[arg-type]
 
         with caplog.at_level(logging.WARNING, logger="llmrouter"):
             failed("api.anthropic.com", "Client TLS handshake failed: tlsv1 alert unknown ca")

@@ -12,22 +12,19 @@ from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mitmproxy import command, connection, contentviews, ctx, exceptions, flow, http, tls
+from mitmproxy import command, connection, ctx, exceptions, flow, http
 
 from llmrouter.config import ConfigError, RouterConfig, load_config
 from llmrouter.proxy import journal, pages, upstream, views
-from llmrouter.proxy.contentview import LLMContentview
 from llmrouter.proxy.dispatch import Answer, Engine, Request
 from llmrouter.proxy.handoff import TOKEN_HEADER, Handoff
-from llmrouter.proxy.metrics import Metrics
+from llmrouter.proxy.observe import Observer
 from llmrouter.proxy.reload import ConfigWatcher
-from llmrouter.proxy.tlshint import TlsHints
 from llmrouter.proxy.upstream import new_session
 from llmrouter.routing import pricing
 from llmrouter.routing.profiles import HostIndex, allow_hosts_patterns, resolve
 from llmrouter.state.warmstart import warm_start
 from llmrouter.wire import apis
-from llmrouter.wire.streamcopy import StreamCopy
 
 logger = logging.getLogger("llmrouter")
 _REPO_CONFIG = Path(__file__).resolve().parents[3] / "profiles.yaml"
@@ -75,9 +72,9 @@ class Router:
         self._routes: MutableMapping[flow.Flow, RouteInfo] = weakref.WeakKeyDictionary()
         self._inflight: dict[str, set[asyncio.Task[Answer]]] = {}
         self._owned_allow: list[str] | None = None
-        self.metrics = Metrics()  # fed from every attempt record; /metrics renders it
-        self.pages = pages.Pages(self.metrics)
-        self.tls_hints = TlsHints()
+        # Pages, metrics, LLM view, stream copies, TLS hints: a child addon (mitmproxy loads it).
+        self.observer = Observer(self._status, self._intercepts)
+        self.addons = [self.observer]
 
     # -- options ---------------------------------------------------------------------------
 
@@ -98,15 +95,6 @@ class Router:
         loader.add_option(
             "router_profile", str, "default", "Profile for hosts it serves when none is named."
         )
-        loader.add_option(
-            "router_flow_body_max_kb",
-            int,
-            1024,
-            "Keep up to this much (KB) of each relayed stream as the flow's response body, for "
-            "mitmweb, saved flows and the LLM view; past it the copy ends with a marker. 0: none.",
-        )
-        if "llm" not in contentviews.registry:  # mitmproxy 12 cannot unregister a view
-            contentviews.add(LLMContentview())
 
     def configure(self, updated: set[str]) -> None:
         if "router_config" in updated:
@@ -134,8 +122,6 @@ class Router:
             ctx.options.router_log_max_mb < 1 or ctx.options.router_log_backups < 1
         ):
             raise exceptions.OptionsError("router_log_max_mb and router_log_backups must be >= 1")
-        if "router_flow_body_max_kb" in updated and ctx.options.router_flow_body_max_kb < 0:
-            raise exceptions.OptionsError("router_flow_body_max_kb must be >= 0 (0: keep none)")
         if updated & {"router_log", "confdir", "router_log_max_mb", "router_log_backups"}:
             self._open_journal()
         if ctx.options.connection_strategy != "lazy":
@@ -177,7 +163,7 @@ class Router:
     def _write(self, record: dict[str, Any]) -> None:
         if self.journal is not None:
             self.journal.write(record)
-        self.metrics.observe(record)
+        self.observer.observe(record)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -216,11 +202,7 @@ class Router:
             self._users[f.client_conn] = user
 
     async def request(self, f: http.HTTPFlow) -> None:
-        if f.response is not None:
-            return
-        if pages.answer(f, self.pages, self._status):  # before the config: /healthz says why
-            return
-        if self.config is None or self.index is None:
+        if f.response is not None or self.config is None or self.index is None:
             return
         # Proxy credentials select a profile; they never go upstream, routed or not.
         user = _proxy_user(f.request.headers.pop("proxy-authorization", None))
@@ -304,13 +286,7 @@ class Router:
         info = self._routes.get(f)
         if not isinstance(info, RouteInfo) or info.token is None or f.response is None:
             return
-        limit = ctx.options.router_flow_body_max_kb * 1024
-        if limit <= 0:
-            f.response.stream = True  # never buffer a relayed stream
-        else:  # streamed as it comes; a bounded copy becomes the body at the end (-w, mitmweb)
-            response = f.response
-            copy = StreamCopy(limit)
-            response.stream = copy.tee(lambda body: setattr(response, "raw_content", body))
+        self.observer.keep_copy(f.response)  # streamed, never buffered; a copy for the flow
         if info.display:
             views.show_request(f.request, info.display)
 
@@ -324,17 +300,6 @@ class Router:
         if isinstance(info, RouteInfo) and info.token is not None:
             self.handoff.release(info.token)
 
-    def tls_failed_client(self, data: tls.TlsData) -> None:
-        conn = data.conn
-        if self.index is None or conn.peername is None:
-            return
-        index = self.index  # its own pages too: a client that fails there fails everywhere
-        msg = self.tls_hints.hint(conn.peername[0], conn.sni, conn.error or "",
-                                  lambda h: index.intercepts(h, 443) or pages.is_pages_host(h),
-                                  Path(ctx.options.confdir).expanduser())  # fmt: skip
-        if msg:
-            logger.warning(msg)
-
     def client_disconnected(self, client: connection.Client) -> None:
         for task in self._inflight.pop(client.id, ()):
             task.cancel()  # stop attempts nobody will read
@@ -345,6 +310,9 @@ class Router:
             return None
         return pages.status_of(self.config, self.engine, pending=self.handoff.pending,
                                config=ctx.options.router_config)  # fmt: skip
+
+    def _intercepts(self, host: str) -> bool:
+        return self.index is not None and self.index.intercepts(host, 443)
 
     # -- commands ----------------------------------------------------------------------------
 
