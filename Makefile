@@ -30,8 +30,11 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/mitmdump -s addon/router.py --listen-host $(HOST) -p $(PORT) $(ARGS)
 
+# mitmweb's default columns plus the comment, where the router tells each flow's chain.
+WEB_COLUMNS := tls icon path method status size time comment
 web: $(STAMP)
-	$(VENV)/bin/mitmweb -s addon/router.py --listen-host $(HOST) -p $(PORT) $(ARGS)
+	$(VENV)/bin/mitmweb -s addon/router.py --listen-host $(HOST) -p $(PORT) \
+	  $(foreach c,$(WEB_COLUMNS),--set web_columns=$(c)) $(ARGS)
 
 # mitmproxy's console: type `:router.status`, `:router.explain @focus`, `:router.reload`.
 console: $(STAMP)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -70,8 +71,9 @@ def test_configure_sets_lazy_connections_and_intercepts_only_profile_hosts(confi
     with router_context(r) as tctx:
         tctx.configure(r, router_config=config_path)
         assert tctx.options.connection_strategy == "lazy"
-        assert len(tctx.options.allow_hosts) == 1
+        assert len(tctx.options.allow_hosts) == 2  # the profiles' host and the router's own
         assert "api\\.anthropic\\.com" in tctx.options.allow_hosts[0]
+        assert tctx.options.allow_hosts[1] == r"^llmrouter\.invalid:\d+$"
 
 
 def test_user_scoping_of_interception_is_left_alone(config_path) -> None:
@@ -162,7 +164,8 @@ async def test_a_routed_request_fails_over_and_is_explained(tmp_path: Path, prov
             assert f.response is not None and f.response.status_code == 200
             assert f.response.headers["x-router-provider"] == "b"
             assert f.response.headers["x-router-attempts"] == "2"
-            assert f.marked and f.comment.startswith("default/failover: a 503")
+            assert f.marked == ":arrow_right_hook:"  # ↪: drawn without an emoji font
+            assert re.fullmatch(r"a 503 \d+ms → b 200 \d+ms · default/failover", f.comment)
             # The flow shows the provider's real URL, not the original host.
             assert f.request.pretty_url.startswith(b.url)
             assert a.requests[0].headers["x-api-key"] == KEY  # a's key, to a only

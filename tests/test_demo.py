@@ -129,6 +129,17 @@ def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path, runs: list[DemoRun]) -> No
     assert run.proc.wait(10) == 0, run.output()
     assert "demo: stopped" in run.output()
     assert_nothing_left(run)
+    # The follow-up the demo suggests still works after Ctrl-C: the log outlived the demo, and
+    # the command names a Python that has the router (not whatever `python` is on PATH).
+    follow_up = re.search(r"its report:\n  (.+)\n", run.output())
+    assert follow_up, run.output()
+    assert str(run.conf / demo.LOG_NAME) in follow_up.group(1)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    report = subprocess.run(
+        ["bash", "-c", follow_up.group(1)], capture_output=True, timeout=60, env=env, check=False
+    )
+    assert report.returncode == 0 and not report.stderr, report
+    assert b"flaky" in report.stdout and b"steady" in report.stdout
 
 
 # -- the pure parts, no processes ---------------------------------------------------------

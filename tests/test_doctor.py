@@ -1,5 +1,5 @@
 """`python -m llmrouter.doctor`: green on a good setup (a real mitmdump), and each failure names
-its fix. Phase 1: `tests/observe_addon.py` stands in for the Router's own pages."""
+its fix."""
 
 from __future__ import annotations
 
@@ -12,11 +12,10 @@ from pathlib import Path
 
 import certifi
 import pytest
-from llmrouter.tools._doctorchecks import parse_proxy, tls_get
+from llmrouter.tools._doctorchecks import PAGES_ALLOW, PAGES_HOST, parse_proxy, tls_get
 from llmrouter.tools.doctor import main
 from routerproc import RouterProc, TestCA, free_port, provider, wait_for
 
-STANDIN = str(Path(__file__).with_name("observe_addon.py"))
 CONFIG = {
     "providers": {"a": provider("http://127.0.0.1:9", api_key="${DOCTOR_TEST_KEY}")},
     "profiles": {"default": {"hosts": ["localhost"], "providers": ["a"]}},
@@ -42,7 +41,7 @@ def _bundle(r: RouterProc) -> Path:
 
 def _started(router: Callable[..., RouterProc]) -> RouterProc:
     """The router with its pages, once its start-up finished (the pages say 503 until then)."""
-    r = router(CONFIG, "-s", STANDIN, env={"DOCTOR_TEST_KEY": "sk-doctor-secret"})
+    r = router(CONFIG, env={"DOCTOR_TEST_KEY": "sk-doctor-secret"})
     proxy = parse_proxy(r.proxy)
     ca = r.conf / "mitmproxy-ca-cert.pem"
     assert wait_for(lambda: tls_get(proxy, ca, "/healthz", 5)[0] == 200, 10)
@@ -156,4 +155,10 @@ def test_pages_unreachable_still_tests_the_ca(
     assert rc == 0, out  # warnings only
     assert re.search(r"WARN  TLS \(Python, curl, Codex: the bundle\) +localhost verified with", out)
     assert "but no TLS round trip to https://llmrouter.invalid/healthz" in out
-    assert "fix: a router without its own pages (older version), or allow_hosts set without" in out
+    assert "fix: allow_hosts set by hand leaves llmrouter.invalid out: add " + PAGES_ALLOW in out
+
+
+def test_doctor_names_the_routers_own_host_and_pattern() -> None:
+    from llmrouter.proxy import pages
+
+    assert (PAGES_HOST, PAGES_ALLOW) == (pages.HOST, pages.ALLOW_PATTERN)

@@ -1,23 +1,21 @@
 """End to end: a streamed anthropic-SDK request through `mitmdump -w` leaves a saved flow whose
 response body holds the SSE events, and the LLM view renders its text.
-
-Phase 1: `tests/observe_addon.py` stands in for the Router's own wiring (stream copy, view).
 """
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from llmrouter.proxy.contentview import LLMContentview
 from llmrouter.tools.fakeprovider import Behaviour, FakeProvider
+from llmrouter.wire.render import truncation_marker
 from mitmproxy import contentviews
 from mitmproxy.test import taddons
-from routerproc import RouterProc, anthropic_client, provider
+from routerproc import MITMDUMP, SCRIPT, RouterProc, anthropic_client, provider
 
 pytestmark = pytest.mark.e2e
-STANDIN = str(Path(__file__).with_name("observe_addon.py"))
 
 
 def test_streamed_answer_is_kept_in_the_saved_flow(
@@ -28,7 +26,7 @@ def test_streamed_answer_is_kept_in_the_saved_flow(
         "providers": {"steady": provider(steady)},
         "profiles": {"default": {"hosts": ["localhost"], "providers": ["steady"]}},
     }
-    r = router(config, "-s", STANDIN)
+    r = router(config)
     client = anthropic_client(r, origin)
     with client.messages.stream(
         model="claude-test", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
@@ -59,3 +57,46 @@ def test_streamed_answer_is_kept_in_the_saved_flow(
     assert shown.view_name == "LLM"
     assert f"\n{text}\n" in shown.text and "stop: end_turn" in shown.text
     assert request.view_name == "LLM" and "[1] user\n  hi" in request.text
+
+
+def test_a_long_stream_is_kept_up_to_the_limit_and_shown_by_flow_detail(
+    fakes: Callable[..., FakeProvider], origin: FakeProvider, router: Callable[..., RouterProc]
+) -> None:
+    """With router_flow_body_max_kb=1 the client still gets the whole stream; the flow keeps
+    the first whole events under 1 KB and the marker, and mitmdump's flow_detail output shows
+    the copy through the LLM view."""
+    long = fakes("long", default=Behaviour(deltas=60))
+    config = {
+        "providers": {"long": provider(long)},
+        "profiles": {"default": {"hosts": ["localhost"], "providers": ["long"]}},
+    }
+    r = router(config, "--set", "router_flow_body_max_kb=1")
+    client = anthropic_client(r, origin)
+    with client.messages.stream(
+        model="claude-test", max_tokens=500, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert final.stop_reason == "end_turn" and text.startswith("Hello from long.")
+    assert len(text.split()) == 60  # the client got every delta
+    r.wait_lines(1)
+    r.stop()
+
+    (f,) = [f for f in r.flows() if f.request.path.startswith("/v1/messages")]
+    assert f.response is not None
+    body = f.response.raw_content or b""
+    assert body.startswith(b"event: message_start") and b"event: message_stop" not in body
+    marker = truncation_marker(1024)
+    assert body.endswith(marker) and len(body) - len(marker) <= 1024, body[-300:]
+
+    # flow_detail=3 (the test router runs with -v, which pins it to 2): read the saved flow back
+    # with the router loaded, as `mitmdump -nr flows.mitm --flow-detail 3` shows it to a user.
+    out = subprocess.run(
+        [MITMDUMP, "-n", "-r", str(r.flows_path), "--flow-detail", "3", "-s", SCRIPT,
+         "--set", f"confdir={r.conf}", "--set", f"router_config={r.config_path}"],
+        capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    shown = out.stdout.decode()
+    assert out.returncode == 0, shown + out.stderr.decode()
+    assert "anthropic answer · model claude-test · streamed" in shown
+    assert "\n    Hello from long. " in shown and "[copy truncated at 1,024 bytes" in shown

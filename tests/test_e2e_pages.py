@@ -1,7 +1,5 @@
 """End to end: the router's pages at llmrouter.invalid through a real mitmdump, over http and
 https, with metric values that match a known sequence of attempts.
-
-Phase 1: `tests/observe_addon.py` stands in for the Router's own wiring of `proxy.pages`.
 """
 
 from __future__ import annotations
@@ -17,7 +15,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from routerproc import RouterProc, curl, provider, wait_for
 
 pytestmark = pytest.mark.e2e
-STANDIN = str(Path(__file__).with_name("observe_addon.py"))
 
 
 def _get(r: RouterProc, url: str) -> tuple[int, str]:
@@ -44,7 +41,7 @@ def test_pages_over_http_and_https(
             "solo": {"hosts": ["solo.localhost"], "providers": ["first"]},
         },
     }
-    r = router(config, "-s", STANDIN)
+    r = router(config)
     assert wait_for(lambda: _get(r, "http://llmrouter.invalid/healthz")[0] == 200, 10)
     # Known traffic: r1 fails over (first 503, then second); first is then cooling, so r2 goes
     # straight to second.
@@ -81,6 +78,15 @@ def test_pages_over_http_and_https(
         states = {p["name"]: (p["state"], p["last_error"]) for p in status["providers"]}
         assert states == {"first": ("cooling", "server"), "second": ("healthy", None)}
 
+    # A load balancer's check or a scraper, straight to the proxy's own port (no proxy).
+    for path, want in (("/healthz", 503), ("/metrics", 200)):
+        out = subprocess.run(["curl", "-sS", "-w", "\n%{http_code}", r.proxy + path],
+                             capture_output=True, timeout=30, check=False,
+                             env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+        body, _, code = out.stdout.decode().rpartition("\n")
+        assert int(code) == want, out
+    assert _metrics(body)["llmrouter_failovers_total", frozenset({("profile", "default")})] == 1
+
 
 def test_pages_without_tls_trust_fail_clearly(
     router: Callable[..., RouterProc], tmp_path: Path
@@ -89,7 +95,7 @@ def test_pages_without_tls_trust_fail_clearly(
         "providers": {"a": provider("http://127.0.0.1:9")},
         "profiles": {"default": {"hosts": ["localhost"], "providers": ["a"]}},
     }
-    r = router(config, "-s", STANDIN)
+    r = router(config)
     # curl with only the public roots: the proxy's certificate for llmrouter.invalid is refused.
     out = subprocess.run(
         ["curl", "-sS", "--proxy", r.proxy, "https://llmrouter.invalid/healthz"],
@@ -103,7 +109,7 @@ def test_tls_hint_once_per_client(router: Callable[..., RouterProc], origin: Fak
         "providers": {"a": provider("http://127.0.0.1:9")},
         "profiles": {"default": {"hosts": ["localhost"], "providers": ["a"]}},
     }
-    r = router(config, "-s", STANDIN)
+    r = router(config)
     url = origin.url.replace("127.0.0.1", "localhost") + "/v1/messages"
     for _ in range(2):  # curl with the public roots only: it refuses the router's certificate
         out = subprocess.run(["curl", "-sS", "--proxy", r.proxy, "-d", "{}", url],

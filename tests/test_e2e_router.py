@@ -434,10 +434,10 @@ def test_headers_comment_mark_and_real_url(fakes, origin, router) -> None:
     flows = [f for f in r.flows() if f.comment]
     assert len(flows) == 3
     for f in flows[:2]:
-        assert re.fullmatch(r"default/failover: first 503 \d+ms -> second 200 \d+ms", f.comment)
-        assert f.marked
+        assert re.fullmatch(r"first 503 \d+ms → second 200 \d+ms · default/failover", f.comment)
+        assert f.marked == ":arrow_right_hook:"
         assert f.request.url == second.url + "/v1/messages"  # not the handoff address
         assert "x-router-handoff" not in f.request.headers
         assert f.response.status_code == 200
-    assert re.fullmatch(r"default/failover: first 200 \d+ms", flows[2].comment)
+    assert re.fullmatch(r"first 200 \d+ms · default/failover", flows[2].comment)
     assert not flows[2].marked and flows[2].request.url == first.url + "/v1/messages"

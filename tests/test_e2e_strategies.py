@@ -62,7 +62,7 @@ def test_round_robin_spreads_12_requests_4_4_4(fakes, origin, router) -> None:
         "b, c, a (round-robin: slot 2 of 3)",
     ]
     assert len(decisions) == 12  # one info line per decision
-    assert all(re.fullmatch(r"default/round-robin: [abc] 200 \d+ms", c) for c in comments(r))
+    assert all(re.fullmatch(r"[abc] 200 \d+ms · default/round-robin", c) for c in comments(r))
 
 
 def test_weighted_3_to_1_comes_out_roughly_3_to_1(fakes, origin, router) -> None:
@@ -79,7 +79,7 @@ def test_weighted_3_to_1_comes_out_roughly_3_to_1(fakes, origin, router) -> None
     reasons = {x["provider"]: x["reason"] for x in lines}
     assert reasons["a"] == "weighted: 75% share of a" and reasons["b"] == "weighted: 25% share of b"
     assert all(x["candidates"] == [x["provider"], *({"a", "b"} - {x["provider"]})] for x in lines)
-    assert all(c.startswith("default/weighted: ") for c in comments(r))
+    assert all(c.endswith(" · default/weighted") for c in comments(r))
 
 
 def test_least_latency_follows_the_faster_provider(fakes, origin, router) -> None:
@@ -151,4 +151,4 @@ def test_least_cost_picks_the_cheaper_and_fails_over_to_the_dearer(fakes, origin
     assert (fail["provider"], fail["status"], ok["provider"]) == ("cheap", 503, "dear")
     assert fail["candidates"] == ok["candidates"] == ["cheap", "dear"]
     cs = comments(r)
-    assert re.fullmatch(r"default/least-cost: cheap 503 \d+ms -> dear 200 \d+ms", cs[-1]), cs
+    assert re.fullmatch(r"cheap 503 \d+ms → dear 200 \d+ms · default/least-cost", cs[-1]), cs

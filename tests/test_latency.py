@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmrouter.state.latency import STALE_AFTER, WINDOW, LatencyBook
+from llmrouter.state.latency import STALE_AFTER, WINDOW, Figures, LatencyBook
 
 
 def test_stream_records_ttft() -> None:
@@ -149,8 +149,28 @@ def test_retain_and_summary() -> None:
     lb.record_ok("a", "m", True, 0.0, ttft_ms=100.0)
     lb.record_ok("a", None, False, 0.0, total_ms=100.0, output_tokens=10)
     lb.record_ok("b", "m", True, 0.0, ttft_ms=100.0)
-    assert lb.summary("a") == {"m ttft": (100.0, 1), "- ms/tok": (10.0, 1)}
+    assert lb.summary("a") == {"m ttft": Figures(100.0, 100.0, 1, 0),
+                               "- ms/tok": Figures(10.0, 10.0, 1, 0)}  # fmt: skip
     lb.retain({"a"})
     assert lb.get("b", "m", True) is None
     assert lb.get("a", "m", True) is not None
     assert lb.summary("b") == {}
+
+
+def test_failure_penalties_rank_but_are_reported_apart_from_measured_latency() -> None:
+    """A provider whose streams took ~300 ms and that failed 3 times: least-latency still ranks
+    it by the penalties, but status reports 300 ms measured and the 3 penalties apart."""
+    lb = LatencyBook()
+    for i, ttft in enumerate((290.0, 301.0, 310.0)):
+        lb.record_ok("a", "m", True, float(i), ttft_ms=ttft)
+    for i in range(3):
+        lb.record_failure("a", "m", True, 10.0 + i)
+    s = lb.get("a", "m", True)
+    assert s is not None and s.p50 is not None and s.p50 > 10_000  # the ranking is unchanged
+    f = lb.summary("a")["m ttft"]
+    assert (f.measured_p50, f.measured, f.penalties) == (301.0, 3, 3)
+    assert f.ranked_p50 == s.p50
+    for i in range(WINDOW):  # the window slides: only penalties left, nothing measured
+        lb.record_failure("a", "m", True, 20.0 + i)
+    f = lb.summary("a")["m ttft"]
+    assert (f.measured_p50, f.measured, f.penalties) == (None, 0, WINDOW)

@@ -25,6 +25,7 @@ from llmrouter.proxy.pages import (
     status_of,
 )
 from llmrouter.wire.outcome import Failure
+from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.test import tflow
 from test_metrics import SEQUENCE
 
@@ -137,6 +138,31 @@ def test_answer_only_the_reserved_host() -> None:
     served = tflow.tflow(resp=True)  # another addon answered first
     served.request.host = HOST
     assert not answer(served, pages, lambda: None)
+
+
+def test_answer_requests_to_the_proxys_own_address() -> None:
+    """A load balancer's `GET http://10.0.0.5:8080/healthz` (no proxy): mitmproxy would refuse it
+    as a loop to itself, so the pages answer it."""
+    pages = Pages(Metrics())
+    f = tflow.tflow()
+    f.client_conn.sockname = ("10.0.0.5", 8080)
+    f.request.host, f.request.port, f.request.path = "10.0.0.5", 8080, "/healthz"
+    assert answer(f, pages, lambda: _status(("a", "healthy")))
+    assert f.response is not None and f.response.status_code == 200
+    local = tflow.tflow()
+    local.client_conn.sockname = ("127.0.0.1", 8080)
+    local.request.host, local.request.port, local.request.path = "localhost", 8080, "/metrics"
+    assert answer(local, pages, lambda: None) and local.response is not None
+    for host, port in (("10.0.0.5", 443), ("example.com", 8080)):  # elsewhere: proxied as ever
+        other = tflow.tflow()
+        other.client_conn.sockname = ("10.0.0.5", 8080)
+        other.request.host, other.request.port = host, port
+        assert not answer(other, pages, lambda: None) and other.response is None
+    reverse = tflow.tflow()
+    reverse.client_conn.proxy_mode = ProxyMode.parse("reverse:http://127.0.0.1:9")
+    reverse.client_conn.sockname = ("10.0.0.5", 8080)
+    reverse.request.host, reverse.request.port = "10.0.0.5", 8080
+    assert not answer(reverse, pages, lambda: None)
 
 
 def test_allow_hosts_pattern() -> None:

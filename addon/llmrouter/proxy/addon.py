@@ -15,9 +15,10 @@ from typing import Any
 from mitmproxy import command, connection, ctx, exceptions, flow, http
 
 from llmrouter.config import ConfigError, RouterConfig, load_config
-from llmrouter.proxy import journal, upstream, views
+from llmrouter.proxy import journal, pages, upstream, views
 from llmrouter.proxy.dispatch import Answer, Engine, Request
 from llmrouter.proxy.handoff import TOKEN_HEADER, Handoff
+from llmrouter.proxy.observe import Observer
 from llmrouter.proxy.reload import ConfigWatcher
 from llmrouter.proxy.upstream import new_session
 from llmrouter.routing import pricing
@@ -71,6 +72,9 @@ class Router:
         self._routes: MutableMapping[flow.Flow, RouteInfo] = weakref.WeakKeyDictionary()
         self._inflight: dict[str, set[asyncio.Task[Answer]]] = {}
         self._owned_allow: list[str] | None = None
+        # Pages, metrics, LLM view, stream copies, TLS hints: a child addon (mitmproxy loads it).
+        self.observer = Observer(self._status, self._intercepts)
+        self.addons = [self.observer]
 
     # -- options ---------------------------------------------------------------------------
 
@@ -138,7 +142,7 @@ class Router:
         current = list(ctx.options.allow_hosts)
         if ctx.options.ignore_hosts or (current and current != self._owned_allow):
             return
-        wanted = allow_hosts_patterns(self.config)
+        wanted = pages.allow_hosts_with_pages(allow_hosts_patterns(self.config))
         if current != wanted:
             self._owned_allow = wanted
             ctx.options.update(allow_hosts=wanted)
@@ -159,6 +163,7 @@ class Router:
     def _write(self, record: dict[str, Any]) -> None:
         if self.journal is not None:
             self.journal.write(record)
+        self.observer.observe(record)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -275,13 +280,13 @@ class Router:
             f.response = http.Response.make(answer.status, answer.body, _headers(headers))
         f.comment = views.comment(info.profile, answer, note)
         if views.failed_over(answer):
-            f.marked = ":arrows_counterclockwise:"
+            f.marked = views.FAILOVER_MARK
 
     def responseheaders(self, f: http.HTTPFlow) -> None:
         info = self._routes.get(f)
         if not isinstance(info, RouteInfo) or info.token is None or f.response is None:
             return
-        f.response.stream = True  # never buffer a relayed stream
+        self.observer.keep_copy(f.response)  # streamed, never buffered; a copy for the flow
         if info.display:
             views.show_request(f.request, info.display)
 
@@ -298,6 +303,16 @@ class Router:
     def client_disconnected(self, client: connection.Client) -> None:
         for task in self._inflight.pop(client.id, ()):
             task.cancel()  # stop attempts nobody will read
+
+    def _status(self) -> pages.Status | None:
+        """The snapshot for the pages; None until `running` has made the engine."""
+        if self.config is None or self.engine is None:
+            return None
+        return pages.status_of(self.config, self.engine, pending=self.handoff.pending,
+                               config=ctx.options.router_config)  # fmt: skip
+
+    def _intercepts(self, host: str) -> bool:
+        return self.index is not None and self.index.intercepts(host, 443)
 
     # -- commands ----------------------------------------------------------------------------
 

@@ -5,6 +5,9 @@
 - `/healthz`: 200 while every profile has a usable provider, else 503 with the reason;
 - `/metrics`: Prometheus text (`proxy.metrics`).
 
+The same pages answer plain requests to the proxy's own address (a load balancer's health
+check, a scraper without proxy settings).
+
 `Status` is a plain snapshot of the router; `status_of` builds it from the config and the
 engine, `Pages.serve` turns a method, a path and a snapshot into (status, headers, body), and
 `answer` is the thin glue for the addon's request hook.
@@ -75,10 +78,12 @@ def status_of(
         key = provider_key(name, prov)
         h = engine.health.get(key)
         attempts, failures = h.recent(now)
+        # p50_ms is measured (successes only); failure penalties rank least-latency apart.
         latency = {
-            k: {"p50_ms": None if v is None else round(v, 1), "samples": n}
-            for k, (v, n) in engine.latency.summary(key).items()
-        }
+            k: {"p50_ms": _round(f.measured_p50), "samples": f.measured,
+                "failure_penalties": f.penalties, "ranked_p50_ms": _round(f.ranked_p50)}
+            for k, f in engine.latency.summary(key).items()
+        }  # fmt: skip
         providers.append(ProviderStatus(
             name, prov.api, prov.enabled, h.state(now).value if prov.enabled else "disabled",
             round(max(0.0, h.until - now), 1), h.last_error, attempts, failures, latency,
@@ -86,6 +91,10 @@ def status_of(
     profiles = [ProfileStatus(n, p.strategy, list(p.hosts), list(p.providers))
                 for n, p in cfg.profiles.items()]  # fmt: skip
     return Status(providers, profiles, pending, upstream.in_use(engine.session), config)
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 1)
 
 
 def health(status: Status | None) -> tuple[bool, dict[str, Any]]:
@@ -180,11 +189,30 @@ def allow_hosts_with_pages(patterns: list[str]) -> list[str]:
     return patterns if ALLOW_PATTERN in patterns else [*patterns, ALLOW_PATTERN]
 
 
+_LOOPBACK = frozenset(("localhost", "127.0.0.1", "::1"))
+
+
+def addressed_to_proxy(flow: http.HTTPFlow) -> bool:
+    """A plain request to the proxy's own address, as a load balancer or a scraper sends it
+    (`GET http://10.0.0.5:8080/healthz`, no proxy): mitmproxy refuses those as a loop to itself
+    (502 "Request destination unknown"), so answering them takes nothing from anyone."""
+    from mitmproxy.proxy.mode_specs import RegularMode
+
+    client = flow.client_conn
+    if not isinstance(client.proxy_mode, RegularMode) or not client.sockname:
+        return False
+    host, port = client.sockname[:2]
+    return flow.request.port == port and flow.request.host.lower() in _LOOPBACK | {host}
+
+
 def answer(flow: http.HTTPFlow, pages: Pages, status: Callable[[], Status | None]) -> bool:
-    """Answer a request for the router's own host; False when the flow is not for it."""
+    """Answer a request for the router's own host (or the proxy's own address); False when the
+    flow is not for it."""
     from mitmproxy import http
 
-    if flow.response is not None or not is_pages_host(flow.request.pretty_host):
+    if flow.response is not None:
+        return False
+    if not is_pages_host(flow.request.pretty_host) and not addressed_to_proxy(flow):
         return False
     page = pages.serve(flow.request.method, flow.request.path, status())
     headers = http.Headers([(k.encode(), v.encode()) for k, v in page.headers])

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from llmrouter.config import RouterConfig
 from llmrouter.proxy import upstream
 from llmrouter.proxy.dispatch import Answer, Engine, Request, provider_key
+from llmrouter.state.latency import Figures
 from llmrouter.wire import apis
 
 if TYPE_CHECKING:
@@ -34,18 +35,23 @@ def failed_over(answer: Answer) -> bool:
     return len(answer.attempts) > 1 or answer.served_by is None
 
 
+# mitmweb draws marks from its emoji table: ↪ is in common text fonts (DejaVu), where 🔄 needs
+# an emoji font and shows as an empty box without one.
+FAILOVER_MARK = ":arrow_right_hook:"
+
+
 def comment(profile: str, answer: Answer, note: str | None) -> str:
-    """`default/failover: a 503 12ms -> b 200 340ms`, plus skips and notes."""
+    """`flaky 529 2ms → steady 200 725ms · demo/failover`, then skips and notes. The outcome
+    leads: mitmweb cuts the comment column at its width."""
+    chain = " → ".join(a.summary() for a in answer.attempts) or "no attempt"
     strategy = answer.attempts[0].ctx.strategy if answer.attempts else "?"
-    text = f"{profile}/{strategy}: " + " -> ".join(a.summary() for a in answer.attempts)
-    if not answer.attempts:
-        text += "no attempt"
+    parts = [chain, f"{profile}/{strategy}"]
     skipped = answer.attempts[0].ctx.skipped if answer.attempts else []
     if skipped:
-        text += " (skipped " + ", ".join(f"{s['provider']}: {s['reason']}" for s in skipped) + ")"
+        parts.append("skipped " + ", ".join(f"{s['provider']}: {s['reason']}" for s in skipped))
     if note:
-        text += f" [{note}]"
-    return text
+        parts.append(note)
+    return " · ".join(parts)
 
 
 def display_request(cfg: RouterConfig, req: Request, answer: Answer) -> Display | None:
@@ -80,7 +86,9 @@ def explain(flow_id: str, profile: str, answer: Answer, note: str | None) -> str
     lines = [f"flow {flow_id[:8]}  profile {profile}"]
     if answer.attempts:
         c = answer.attempts[0].ctx
-        lines.append(f"strategy   {c.strategy}: {c.reason}")
+        # The reason names its strategy already (`failover: configured order`).
+        reason = c.reason if c.reason.startswith(f"{c.strategy}:") else f"{c.strategy}: {c.reason}"
+        lines.append(f"strategy   {reason}")
         lines.append(f"candidates {' > '.join(c.candidates)}")
         for s in c.skipped:
             lines.append(f"skipped    {s['provider']}: {s['reason']}")
@@ -91,7 +99,7 @@ def explain(flow_id: str, profile: str, answer: Answer, note: str | None) -> str
         lines.append(
             f"#{a.n} {a.provider:<12} {a.model or '-'}  {a.outcome or 'in progress'}"
             f"{' ' + str(a.status) if a.status else ''}"
-            f"  ttfb {a.ms(a.ttfb)}ms  ttft {a.ms(a.ttft)}ms  total {a.total_ms}ms"
+            f"  ttfb {_ms(a.ms(a.ttfb))}  ttft {_ms(a.ms(a.ttft))}  total {_ms(a.total_ms)}"
         )
         if a.error:
             lines.append(f"   error {a.error}")
@@ -122,11 +130,7 @@ def status(cfg: RouterConfig, engine: Engine, pending: int) -> str:
         if last == "auth":
             last = "auth (check the key)"
         req, fail = h.recent(now)
-        lat = "; ".join(
-            f"{k} {v:.0f}" + (" ms" if "ttft" in k else "") + f" ({n})"
-            for k, (v, n) in engine.latency.summary(key).items()
-            if v is not None
-        )
+        lat = "; ".join(_latency(k, f) for k, f in engine.latency.summary(key).items())
         rows.append((name, prov.api, state, f"{left:.0f}s" if left > 0 else "-", last,
                      str(req), str(fail), lat or "-"))  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
@@ -136,3 +140,24 @@ def status(cfg: RouterConfig, engine: Engine, pending: int) -> str:
     text.append(f"streams being handed off or relayed: {pending}")
     text.append(f"upstream connections in use: {upstream.in_use(engine.session)}")
     return "\n".join(text)
+
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:g}ms"
+
+
+def _latency(kind: str, f: Figures) -> str:
+    """`m ttft 301 ms (12 ok)`, with failure penalties apart: they rank the provider for
+    least-latency but are no latency anyone saw (`+ 3 failures: ranked 30000 ms`)."""
+    unit = " ms" if kind.endswith("ttft") else ""
+    if f.measured_p50 is None:
+        text = f"{kind} - (0 ok)"
+    else:
+        text = f"{kind} {_num(f.measured_p50)}{unit} ({f.measured} ok)"
+    if f.penalties and f.ranked_p50 is not None:
+        text += f" + {f.penalties} failed: ranked {_num(f.ranked_p50)}{unit}"
+    return text
+
+
+def _num(v: float) -> str:
+    return f"{v:.0f}" if abs(v) >= 10 else f"{v:.1f}"

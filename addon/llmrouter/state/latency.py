@@ -19,21 +19,39 @@ STALE_AFTER = 300.0  # no sample for 5 min: cold again, so explored: a recovery 
 _PENALTY_FLOOR = {True: 30_000.0, False: 1_000.0}  # ttft ms | ms per output token
 
 
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """What router.status reports of one series: the measured median apart from the failure
+    penalties, which rank a provider but are not latency anyone saw."""
+
+    ranked_p50: float | None  # what least-latency ranks by: measured and penalty samples
+    measured_p50: float | None  # successful attempts only; None when the window has none
+    measured: int  # measured samples in the window
+    penalties: int  # penalty samples in the window
+
+
 @dataclass(slots=True)
 class Series:
     samples: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
+    penalty: deque[bool] = field(default_factory=lambda: deque(maxlen=WINDOW))  # per sample
     count: int = 0  # every sample ever recorded, for the reason text
     last: float = 0.0  # time of the latest sample
     p50: float | None = None  # cached: selection reads it on every request
 
-    def add(self, value: float, now: float) -> None:
+    def add(self, value: float, now: float, penalty: bool = False) -> None:
         self.samples.append(value)
+        self.penalty.append(penalty)
         self.count += 1
         self.last = max(self.last, now)
         self.p50 = median(self.samples)
 
     def warm(self, now: float, min_samples: int) -> bool:
         return len(self.samples) >= min_samples and now - self.last <= STALE_AFTER
+
+    def figures(self) -> Figures:
+        measured = [v for v, pen in zip(self.samples, self.penalty, strict=True) if not pen]
+        return Figures(self.p50, median(measured) if measured else None, len(measured),
+                       len(self.samples) - len(measured))  # fmt: skip
 
 
 class LatencyBook:
@@ -71,16 +89,16 @@ class LatencyBook:
 
     def record_failure(self, key: str, model: str | None, stream: bool, now: float) -> None:
         s = self._series_for(key, model, stream)
-        s.add(max(_PENALTY_FLOOR[stream], 4 * (s.p50 or 0.0)), now)
+        s.add(max(_PENALTY_FLOOR[stream], 4 * (s.p50 or 0.0)), now, penalty=True)
 
     def retain(self, keys: set[str]) -> None:
         for k in [k for k in self._series if k[0] not in keys]:
             del self._series[k]
 
-    def summary(self, key: str) -> dict[str, tuple[float | None, int]]:
-        """For router.status: the p50 and sample count of each model and kind."""
+    def summary(self, key: str) -> dict[str, Figures]:
+        """For router.status: the figures of each model and kind (`m ttft`, `m ms/tok`)."""
         out = {}
         for (k, model, stream), s in self._series.items():
             if k == key:
-                out[f"{model or '-'} {'ttft' if stream else 'ms/tok'}"] = (s.p50, len(s.samples))
+                out[f"{model or '-'} {'ttft' if stream else 'ms/tok'}"] = s.figures()
         return out

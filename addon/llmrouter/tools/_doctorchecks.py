@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 from cryptography import x509
 
 PAGES_HOST = "llmrouter.invalid"  # proxy.pages.HOST, without importing the proxy package
+PAGES_ALLOW = r"^llmrouter\.invalid:\d+$"  # proxy.pages.ALLOW_PATTERN
 _ENV_ERROR = re.compile(r"^(\S+): environment variable (\w+) is not set$")
 
 
@@ -198,8 +199,9 @@ def check_tls(
         return _untrusted(name, PAGES_HOST, cafile, e), None
     except (OSError, http.client.HTTPException) as e:
         no_pages = f"no TLS round trip to {url} through {proxy.shown} ({e})"
-        fix = "a router without its own pages (older version), or allow_hosts set without "
-        fix += f"{PAGES_HOST}?"
+        fix = (f"allow_hosts set by hand leaves {PAGES_HOST} out: add {PAGES_ALLOW} to it (the "
+               "router keeps a hand-set allow_hosts as it is); or that proxy is not the router "
+               "(mitmproxy without -s addon/router.py)")  # fmt: skip
         for host in hosts[:1]:
             try:
                 tls_handshake(proxy, cafile, host, timeout)
@@ -211,7 +213,7 @@ def check_tls(
         return _fail(name, no_pages, fix), None
     if status not in (200, 503):
         return _fail(name, f"{url} answered HTTP {status}",
-                     "a router without its own pages (older version)?"), None  # fmt: skip
+                     "is that proxy the router (mitmproxy -s addon/router.py)?"), None  # fmt: skip
     return _ok(name, f"{url} through the proxy, verified with {cafile}"), body
 
 

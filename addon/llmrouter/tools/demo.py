@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -48,6 +49,7 @@ CLIENT_KEY = "sk-ant-demo-client-key"
 # mitmweb's default columns, plus the comment that carries the router's chain.
 COLUMNS = ("tls", "icon", "path", "method", "status", "size", "time", "comment")
 DONE = "demo: client finished"  # tests wait for this line
+LOG_NAME = "demo-router.jsonl"  # in mitmproxy's confdir, beside the router's own router.jsonl
 DEMO_PROFILES = """\
 # The demo's profiles.yaml, written by llmrouter.tools.demo. Edit it while the demo runs (put steady
 # first, say): the router reloads it within a second.
@@ -141,9 +143,10 @@ def guide(url: str, proxy: str, bundle: Path, config: Path, log: Path) -> str:
     return f"""
 What to look at in mitmweb: {url}
   * One row per request to {HOST}: the router sent each to a fake on 127.0.0.1 (the Path
-    column shows the fake's port). A 🔄 marks a failover. The Comment column has the chain,
-    e.g. "demo/failover: flaky 529 3ms -> steady 200 732ms"; widen it, or click a row and
-    open its Comment tab. The Request tab shows what the provider got (its key redacted).
+    column shows the fake's port). A ↪ marks a failover. The Comment column has the chain,
+    e.g. "flaky 529 3ms → steady 200 732ms · demo/failover"; click a row and open its Comment
+    tab for all of it. The Request tab shows what the provider got (its key redacted), in the
+    LLM view; the Response tab shows the streamed answer as text.
   * Options tab > Display Command Bar, then type in the bar at the bottom:
       router.explain @focus   why the selected flow went where it went: attempts, timings, cost
       router.status           each provider's health, cooldown and recent failures
@@ -151,8 +154,18 @@ Try it yourself in another terminal (only the fakes answer; nothing leaves 127.0
   curl -sN --proxy {proxy} --cacert {bundle} https://{HOST}/v1/messages \\
     -H 'x-api-key: {CLIENT_KEY}' -H 'content-type: application/json' -d '{body}'
   Edit {config} (put steady first) and send it again: no restart needed.
-  python -m llmrouter.report {log}
+The attempt log stays after Ctrl-C (the next demo starts it afresh); its report:
+  {report_cmd(log)}
 Press Ctrl-C to stop everything."""
+
+
+def report_cmd(log: Path) -> str:
+    """The report of the demo's log, runnable after the demo: this Python (the one with the
+    router installed, relative when it is under the current directory, as `.venv/bin/python`)."""
+    python = Path(sys.executable)
+    with suppress(ValueError):
+        python = python.relative_to(Path.cwd())
+    return f"{shlex.quote(str(python))} -m llmrouter.report {shlex.quote(str(log))}"
 
 
 # -- processes ---------------------------------------------------------------------------
@@ -341,9 +354,13 @@ def run(args: argparse.Namespace, tmp: Path, pool: FakeProviderPool) -> None:
     steady = pool.start("steady", default=base)
     flaky = pool.start("flaky", default=base, faults=parse_faults(FLAKY_FAULTS), seed=SEED)
     print(f"demo: fake providers: flaky {flaky.url}, steady {steady.url}")
-    config, log, out = tmp / "profiles.yaml", tmp / "router.jsonl", tmp / "mitmweb.log"
+    config, out = tmp / "profiles.yaml", tmp / "mitmweb.log"
     config.write_text(demo_config(flaky.url, steady.url))
     confdir = args.confdir.expanduser().resolve() if args.confdir else None
+    # The log outlives the demo (tmp does not) for the report; each demo starts it afresh.
+    log = (confdir or Path.home() / ".mitmproxy") / LOG_NAME
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.unlink(missing_ok=True)
     cmd = mitmweb_cmd(config, log, args.proxy_port, args.web_port, confdir)
     proc: subprocess.Popen[bytes] | None = None
     try:
