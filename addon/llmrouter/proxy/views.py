@@ -134,6 +134,10 @@ def explain(flow_id: str, profile: str, answer: Answer, note: str | None) -> str
     return "\n".join(lines)
 
 
+_AFTER = {"new": "bound to", "bound": "still bound to", "rebound": "rebound to",
+          "expired": "bound again to"}  # fmt: skip
+
+
 def _plan_lines(answer: Answer) -> list[str]:
     """Route decision, estimate, conversation and binding, as the request found them."""
     plan = answer.plan
@@ -143,11 +147,10 @@ def _plan_lines(answer: Answer) -> list[str]:
     if plan.refusal is not None:
         lines.append(f"refused    HTTP {plan.refusal[0]}: {plan.refusal[1]}")
     if plan.has_routes or plan.decision.route is not None:
-        reason = plan.decision.reason or "-"
         fallback = "" if plan.decision.route is None else (
             "; fallback to the profile's pool" if plan.policy.fallback else "; no fallback"
         )  # fmt: skip
-        lines.append(f"route      {plan.route_label}: {reason}{fallback}")
+        lines.append(f"route      {plan.decision.reason or plan.route_label}{fallback}")
     if plan.estimate is not None:
         lines.append(f"estimate   {plan.estimate}")
     conv = plan.conversation
@@ -173,7 +176,7 @@ def _plan_lines(answer: Answer) -> list[str]:
             lines.append(f"affinity   bound to {b.provider}, {left:.0f}s of {b.ttl:.0f}s left")
     served = answer.served_by
     if served is not None and served.affinity is not None and 200 <= answer.status < 300:
-        lines.append(f"           now bound to {served.provider} ({served.affinity})")
+        lines.append(f"           {_AFTER[served.affinity]} {served.provider} after this answer")
     return lines
 
 
