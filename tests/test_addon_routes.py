@@ -103,7 +103,7 @@ async def test_unknown_route_gets_the_apis_own_error(tmp_path: Path, fakes) -> N
     body = json.loads(claude.response.content or b"")
     assert body["error"]["type"] == "invalid_request_error"
     assert "unknown route 'bulk'" in body["error"]["message"]
-    assert "no attempt (router: unknown route 'bulk'" in claude.comment
+    assert claude.comment.startswith("default/round-robin: no attempt (router: unknown route")
     assert gpt.response is not None and gpt.response.status_code == 400
     err = json.loads(gpt.response.content or b"")["error"]
     assert err["code"] == "unknown_route" and "routes: background" in err["message"]

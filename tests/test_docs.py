@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from llmrouter.config import STRATEGIES, Defaults, Health, Price, Profile, Provider
-from llmrouter.schema import Route, RouteMatch
 from llmrouter.proxy.addon import Router
 from llmrouter.proxy.attempt import Attempt, Ctx
+from llmrouter.schema import Route, RouteMatch
 from llmrouter.wire.outcome import Outcome
 from mitmproxy.test import taddons
 from pydantic import BaseModel

@@ -41,7 +41,9 @@ def failed_over(answer: Answer) -> bool:
 
 def comment(profile: str, answer: Answer, note: str | None) -> str:
     """`default/failover: a 503 12ms -> b 200 340ms`, plus skips and notes."""
-    strategy = answer.attempts[0].ctx.strategy if answer.attempts else "?"
+    plan = answer.plan
+    strategy = (answer.attempts[0].ctx.strategy if answer.attempts
+                else plan.policy.strategy if plan else "?")  # fmt: skip
     text = f"{profile}/{strategy}: " + " -> ".join(a.summary() for a in answer.attempts)
     if not answer.attempts:
         text += "no attempt"
