@@ -282,3 +282,16 @@ def test_every_strategy_keeps_a_live_binding(strategy: str) -> None:
     compacting = request([*SESSION, ("x-claude-code-compaction", "1")])
     plan = e.planner.plan(cfg, "p", compacting, 10.0)
     assert plan.leg is not None and plan.leg.affinity("b") == "expired"
+
+
+def test_the_profile_pool_filters_too_and_its_skips_reach_the_lines() -> None:
+    cfg = cfg_of({"routes": {"think": {"providers": ["a"]}}}, a={}, b={"context_window": 5}, c={})
+    e = engine()
+    lines: list[dict[str, Any]] = []
+    e.write = lines.append
+    req = request(thinking={"type": "enabled", "budget_tokens": 4096})
+    answer, script = run(e, cfg, req, {"a": 529, "b": 200, "c": 200})
+    assert answer.served_by.provider == "c" and [p for p, _, _ in script.sent] == ["a", "c"]
+    assert lines[-1]["route_fallback"] is True
+    assert [(s["provider"], s["reason"]) for s in lines[-1]["skipped"]] == [("b", "context")]
+    assert answer.plan.estimate is not None  # asked by b's window, shown by explain

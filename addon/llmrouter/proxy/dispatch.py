@@ -148,7 +148,9 @@ class Engine:
         )
         chain = "; ".join(a.summary() for a in attempts) or "none tried"
         why = "deadline exceeded" if deadline_hit else "all providers failed"
-        msg = f"router: {why} for profile {pname!r}: {chain}"
+        route = plan.decision.route
+        scope = f"route {route!r} of profile {pname!r}" if route else f"profile {pname!r}"
+        msg = f"router: {why} for {scope}: {chain}"
         answer = self._synthetic(req.api, 504 if timed_out else 502, msg, attempts, sel, recovery)
         answer.plan = plan
         return answer
@@ -167,7 +169,7 @@ class Engine:
             # The profile's pool is made only when needed: making it turns its counter.
             after = None
             if not ready and not leg.fallback:
-                after = self.planner.fallback(cfg, pname, req, plan)
+                after = self._fallback(cfg, pname, req, plan, ctx)
             forced = not ready and not (
                 after is not None and any(self._ready(cfg, n, now) for n in after.order)
             )
@@ -179,11 +181,20 @@ class Engine:
             for n in ready:
                 yield leg, n, forced
             if after is None and not leg.fallback:
-                after = self.planner.fallback(cfg, pname, req, plan)
-            if after is not None:
-                ctx.candidates += [n for n in after.order if n not in ctx.candidates]
-                ctx.reason += f"; then the profile's pool: {after.selection.reason}"
+                after = self._fallback(cfg, pname, req, plan, ctx)
             leg = after
+
+    def _fallback(
+        self, cfg: RouterConfig, pname: str, req: Request, plan: Plan, ctx: Ctx
+    ) -> Leg | None:
+        """The profile's pool after the route's, once; the lines from then on show it."""
+        known = len(plan.skipped)
+        after = self.planner.fallback(cfg, pname, req, plan)
+        ctx.skipped += plan.skipped[known:]  # its capability filters
+        if after is not None:
+            ctx.candidates += [n for n in after.order if n not in ctx.candidates]
+            ctx.reason += f"; then the profile's pool: {after.selection.reason}"
+        return after
 
     def _ready(self, cfg: RouterConfig, name: str, now: float) -> bool:
         return self.health.available(provider_key(name, cfg.providers[name]), now)

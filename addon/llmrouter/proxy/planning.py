@@ -182,6 +182,7 @@ class Planner:
         est = _Once(lambda: known or estimate(sig, self.usage.get(thread) if thread else None))
         profile = cfg.profiles[pname]
         plan.fallback_leg, _ = self._fallback(cfg, pname, profile, req, sig, est, plan)
+        plan.estimate = plan.estimate or est.value
         return plan.fallback_leg
 
     def _fallback(
