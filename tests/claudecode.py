@@ -65,17 +65,12 @@ class ClaudeCode:
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         }
 
-    def run(
-        self,
-        prompt: str,
-        *args: str,
-        cwd: Path | None = None,
-        timeout: float = 120,
-        user: str | None = None,
-    ) -> Run:
-        """`claude -p PROMPT --output-format json ARGS...`; kills its process group on timeout."""
+    def start(
+        self, prompt: str, *args: str, cwd: Path | None = None, user: str | None = None
+    ) -> Process:
+        """Start `claude -p PROMPT --output-format json ARGS...` in its own process group."""
         cmd = [str(CLAUDE), "-p", prompt, "--output-format", "json", *args]
-        proc = subprocess.Popen(
+        popen = subprocess.Popen(
             cmd,
             cwd=cwd or self.home,
             env=self.env(user),
@@ -84,13 +79,44 @@ class ClaudeCode:
             stderr=subprocess.PIPE,
             start_new_session=True,  # its own group: node may start children
         )
+        return Process(popen)
+
+    def run(
+        self,
+        prompt: str,
+        *args: str,
+        cwd: Path | None = None,
+        timeout: float = 120,
+        user: str | None = None,
+    ) -> Run:
+        """Run to the end; an AssertionError (and the process group killed) past `timeout`."""
+        return self.start(prompt, *args, cwd=cwd, user=user).wait(timeout)
+
+
+class Process:
+    """One running `claude -p`."""
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self.popen = popen
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def wait(self, timeout: float) -> Run:
         try:
-            out, err = proc.communicate(timeout=timeout)
+            out, err = self.popen.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
+            self.kill()
+            out, err = self.popen.communicate()
             raise AssertionError(
                 f"claude -p did not finish within {timeout}s\nstdout: {out.decode()[-2000:]}\n"
                 f"stderr: {err.decode()[-2000:]}"
             ) from None
-        return Run(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
+        return Run(self.popen.returncode, out.decode(errors="replace"),
+                   err.decode(errors="replace"))  # fmt: skip
+
+    def kill(self) -> None:
+        """Kill its process group, by the PID it was started with."""
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGKILL)
