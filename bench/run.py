@@ -48,7 +48,10 @@ def configs(fast: str, slow: str, bad: str, flaky: str, dead: str) -> dict[str, 
     """The routers' profiles.yaml: each serves the TLS origin host `localhost`."""
 
     def prof(*providers: str) -> dict[str, Any]:
-        return {"hosts": ["localhost"], "providers": list(providers), "strategy": "failover"}
+        # affinity off: the same prompt would otherwise stay on the provider that served it,
+        # and the failing first candidate would no longer be tried (failover is measured here)
+        return {"hosts": ["localhost"], "providers": list(providers), "strategy": "failover",
+                "affinity": False}  # fmt: skip
 
     # A cooldown far below a request's duration: every request tries the failing provider.
     tiny = {"backoff_initial": 0.001, "backoff_max": 0.001}

@@ -96,3 +96,27 @@ def test_bench_route_request_first_turn(benchmark: Any, size: str) -> None:
     payload = json.loads(body)
     benchmark.group = f"route a {size} body"
     benchmark(route_request, body, payload, UsageBook(), BindingBook())
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_bench_plan(benchmark: Any, size: str) -> None:
+    """Everything the engine now asks per request before its first attempt
+    (proxy.planning.Planner.plan): signals, conversation key, estimate with history, every
+    route checked, capability filter, candidates, strategy and binding lookup. The old path
+    (candidates and select, no routes) is part of it."""
+    from llmrouter.proxy.dispatch import Engine, Request
+    from llmrouter.wire.apis import Usage
+
+    body = body_of(size)
+    payload = json.loads(body)
+    engine = Engine(None, lambda _: None)  # type: ignore[arg-type]
+    engine.apply_config(CFG)
+    req = Request("id", "POST", "/v1/messages?beta=true", cb.headers(), body, payload,
+                  "anthropic", "anthropic")  # fmt: skip
+    first = engine.planner.plan(CFG, "p", req, 0.0)  # a conversation the router has served
+    assert first.leg is not None and first.history is not None
+    first.leg.success(first.leg.order[0], 0.0)
+    engine.planner.remember(first.history, Usage(input_tokens=len(body) // 4))
+    benchmark.group = f"route a {size} body"
+    plan = benchmark(engine.planner.plan, CFG, "p", req, 1.0)
+    assert plan.leg is not None and plan.leg.affinity(plan.leg.order[0]) == "bound"

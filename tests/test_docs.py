@@ -10,6 +10,7 @@ import pytest
 from llmrouter.config import STRATEGIES, Defaults, Health, Price, Profile, Provider
 from llmrouter.proxy.addon import Router
 from llmrouter.proxy.attempt import Attempt, Ctx
+from llmrouter.schema import Route, RouteMatch
 from llmrouter.wire.outcome import Outcome
 from mitmproxy.test import taddons
 from pydantic import BaseModel
@@ -37,7 +38,7 @@ def test_every_option_is_documented(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert not missing, f"options missing from the README reference: {missing}"
 
 
-@pytest.mark.parametrize("model", [Provider, Profile, Defaults, Health, Price])
+@pytest.mark.parametrize("model", [Provider, Profile, Route, RouteMatch, Defaults, Health, Price])
 def test_every_config_field_is_documented(model: type[BaseModel]) -> None:
     missing = [name for name in model.model_fields if not documented(name)]
     assert not missing, f"{model.__name__} fields missing from the README: {missing}"

@@ -35,7 +35,10 @@ MSGS = [{"role": "user", "content": "hi"}]
 def two(first: FakeProvider, second: FakeProvider, api: str = "anthropic", *,
         first_opts: dict[str, Any] | None = None, health: dict[str, Any] | None = None,
         deadline: float | None = None) -> dict[str, Any]:  # fmt: skip
-    profile: dict[str, Any] = {"hosts": ["localhost"], "providers": ["first", "second"]}
+    # Health decides each request's order here: affinity (on by default) would keep the same
+    # "hi" conversation on the provider that served it, whatever first's health.
+    profile: dict[str, Any] = {"hosts": ["localhost"], "providers": ["first", "second"],
+                               "affinity": False}  # fmt: skip
     if deadline is not None:
         profile["deadline"] = deadline
     config: dict[str, Any] = {

@@ -34,11 +34,11 @@ logging.getLogger().addHandler(_Levels(logging.DEBUG))
 
 
 def config(fakes: dict[str, FakeProvider | str], *order: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "providers": {n: provider(f) for n, f in fakes.items()},
-        "profiles": {"default": {"hosts": ["localhost"], "providers": list(order or fakes)}},
-        **extra,
-    }
+    # The order and health of each reload decide here: affinity (on by default) would keep the
+    # same "hi" conversation on the provider that served it.
+    profile = {"hosts": ["localhost"], "providers": list(order or fakes), "affinity": False}
+    return {"providers": {n: provider(f) for n, f in fakes.items()},
+            "profiles": {"default": profile}, **extra}  # fmt: skip
 
 
 def reloads(r: RouterProc) -> int:

@@ -228,7 +228,8 @@ def test_keys_are_replaced_and_never_shown(fakes, origin, router) -> None:
             "p": provider(p),  # no key: the client's credentials pass through
         },
         "profiles": {
-            "default": {"hosts": ["localhost"], "providers": ["a", "b", "o"]},
+            # affinity off: the same "hi" would otherwise stay on b, which served it
+            "default": {"hosts": ["localhost"], "providers": ["a", "b", "o"], "affinity": False},
             "plain": {"hosts": ["localhost"], "providers": ["p"]},
         },
         "health": {"backoff_initial": 0.01, "backoff_max": 0.01},  # a is tried every time
@@ -410,7 +411,8 @@ def test_50_concurrent_streams_half_failing_over(fakes, origin, router) -> None:
 def test_headers_comment_mark_and_real_url(fakes, origin, router) -> None:
     first = fakes("first", default=Behaviour(kind="status", status=503))
     second = fakes("second")
-    cfg = config({"first": provider(first), "second": provider(second)})
+    # affinity off: each request starts at `first` (the same "hi" would stay on `second`)
+    cfg = config({"first": provider(first), "second": provider(second)}, affinity=False)
     cfg["health"] = {"backoff_initial": 0.01, "backoff_max": 0.01}
     r = router(cfg)
     client = anthropic_client(r, origin)

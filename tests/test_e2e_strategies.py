@@ -20,7 +20,10 @@ MSG: dict[str, Any] = {"model": "claude-test", "max_tokens": 50,
 
 
 def profile(strategy: str, *names: str, **extra: Any) -> dict[str, Any]:
-    return {"hosts": ["localhost"], "providers": list(names), "strategy": strategy, **extra}
+    # Each request's own choice is under test: with affinity (on by default), the same "hi"
+    # conversation would stay where it was first served (tests/test_e2e_affinity.py).
+    return {"hosts": ["localhost"], "providers": list(names), "strategy": strategy,
+            "affinity": False, **extra}  # fmt: skip
 
 
 def ask(client: Any, profile_name: str | None = None, stream: bool = False) -> dict[str, str]:

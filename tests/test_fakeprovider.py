@@ -144,6 +144,50 @@ def test_chat(fake: FakeProvider, sdk: Clients) -> None:
     assert chunks[-1].usage.total_tokens == chunks[-1].usage.prompt_tokens + 3
 
 
+READ = {"name": "Read", "input": {"file_path": "/tmp/notes.txt", "limit": 20}}
+
+
+def test_anthropic_tool_use_then_text_once_the_result_comes(
+    fake: FakeProvider, sdk: Clients
+) -> None:
+    fake.set_default(Behaviour(tool_use=READ, deltas=4))
+    client = sdk.claude(fake)
+    msg = client.messages.create(model="m", max_tokens=10, messages=MSG)
+    [call] = msg.content
+    assert call.type == "tool_use" and call.name == "Read" and call.input == READ["input"]
+    assert msg.stop_reason == "tool_use"
+    with client.messages.stream(model="m", max_tokens=10, messages=MSG) as stream:
+        streamed = stream.get_final_message()
+    assert streamed.content[0].type == "tool_use" and streamed.content[0].input == READ["input"]
+    assert streamed.stop_reason == "tool_use" and streamed.content[0].id != call.id
+    result = [
+        *MSG,
+        {"role": "assistant", "content": [call.model_dump()]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id,
+                                      "content": "the notes"}]},
+    ]  # fmt: skip
+    answer = client.messages.create(model="m", max_tokens=10, messages=result)
+    assert answer.content[0].text.startswith("Hello from a.") and answer.stop_reason == "end_turn"
+
+
+def test_chat_tool_calls_then_text_once_the_result_comes(fake: FakeProvider, sdk: Clients) -> None:
+    fake.set_default(Behaviour(tool_use=READ, deltas=3))
+    client = sdk.gpt(fake)
+    done = client.chat.completions.create(model="m", messages=MSG)
+    [call] = done.choices[0].message.tool_calls or []
+    assert done.choices[0].finish_reason == "tool_calls"
+    assert call.function.name == "Read" and json.loads(call.function.arguments) == READ["input"]
+    chunks = list(client.chat.completions.create(model="m", messages=MSG, stream=True))
+    deltas = [c.choices[0].delta.tool_calls for c in chunks if c.choices[0].delta.tool_calls]
+    assert len(deltas) == 3 and deltas[0][0].function.name == "Read"
+    args = "".join(d[0].function.arguments or "" for d in deltas)
+    assert json.loads(args) == READ["input"] and chunks[-1].choices[0].finish_reason == "tool_calls"
+    result = [*MSG, done.choices[0].message.model_dump(exclude_none=True),
+              {"role": "tool", "tool_call_id": call.id, "content": "the notes"}]  # fmt: skip
+    answer = client.chat.completions.create(model="m", messages=result)
+    assert answer.choices[0].message.content == "Hello from a."
+
+
 def test_chat_stream_without_usage_has_no_usage_chunk(fake: FakeProvider, sdk: Clients) -> None:
     chunks = list(sdk.gpt(fake).chat.completions.create(model="m", messages=MSG, stream=True))
     assert chunks[-1].choices[0].finish_reason == "stop"

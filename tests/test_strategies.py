@@ -302,15 +302,18 @@ def test_rng_is_replaceable() -> None:
 
 
 def engine_candidates(cfg_data: dict[str, Any], model: str | None = None, stream: bool = True):
-    """The glue that turns config + state into Candidates (dispatch.Engine._candidates)."""
+    """The glue that turns config + state into Candidates (proxy.planning.Planner)."""
     from llmrouter.proxy.dispatch import Engine, Request
+    from llmrouter.routing.routes import policy_for
 
     cfg = parse_config(cfg_data, {})
     engine = Engine(None, lambda _: None)  # type: ignore[arg-type]
     payload = {"model": model, "stream": stream}
     req = Request("id", "POST", "/v1/messages", [], b"", payload, "anthropic", "anthropic")
     profile = cfg.profiles["p"]
-    return engine, engine._candidates(cfg, "p", profile, list(profile.providers), req)
+    policy = policy_for(profile, None)
+    names = list(profile.providers)
+    return engine, engine.planner.candidates(cfg, "p", profile, policy, names, req)
 
 
 def provider(**kw: Any) -> dict[str, Any]:
@@ -518,7 +521,11 @@ def test_least_cost_blends_by_the_learned_mix_with_cache_reads() -> None:
         "anthropic",
         "anthropic",
     )
-    cands = engine._candidates(cfg, "p", cfg.profiles["p"], list(cfg.profiles["p"].providers), req)
+    from llmrouter.routing.routes import policy_for
+
+    profile = cfg.profiles["p"]
+    policy = policy_for(profile, None)
+    cands = engine.planner.candidates(cfg, "p", profile, policy, list(profile.providers), req)
     price = {c.name: c.price for c in cands}
     # input share 1/2, of which half is cache reads
     assert price["override"] == pytest.approx(0.5 * (0.5 * 1.0 + 0.5 * 0.1) + 0.5 * 5.0)

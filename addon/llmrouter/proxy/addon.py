@@ -23,6 +23,7 @@ from llmrouter.proxy.reload import ConfigWatcher
 from llmrouter.proxy.upstream import new_session
 from llmrouter.routing import pricing
 from llmrouter.routing.profiles import HostIndex, allow_hosts_patterns, resolve
+from llmrouter.routing.routes import ROUTE_HEADER
 from llmrouter.state.warmstart import warm_start
 from llmrouter.wire import apis
 
@@ -210,11 +211,12 @@ class Router:
         if not self.index.intercepts(f.request.host, f.request.port):
             return
         header = f.request.headers.pop("x-router-profile", None)
+        named = f.request.headers.pop(ROUTE_HEADER, None)  # X-Router-Route: never sent upstream
         route = apis.route_for(f.request.method, f.request.path)
         if route is None:
             return  # not inference: the original host gets it untouched
         try:
-            await self._route(f, route, user, header)
+            await self._route(f, route, user, header, named)
         except Exception as e:  # a hook that raises would fail open to the original host
             logger.exception("router: internal error")
             body = apis.error_body(route[0], 502, f"router internal error: {type(e).__name__}")
@@ -222,7 +224,7 @@ class Router:
 
     async def _route(
         self, f: http.HTTPFlow, route: tuple[apis.ApiName, apis.Flavor], user: str | None,
-        header: str | None,
+        header: str | None, named: str | None = None,
     ) -> None:  # fmt: skip
         cfg, api = self.config, route[0]
         assert cfg is not None and self.index is not None and self.engine is not None
@@ -240,6 +242,7 @@ class Router:
             payload = None
         req = Request(f.id, f.request.method, f.request.path, list(f.request.headers.items(True)),
                       content, payload if isinstance(payload, dict) else None, *route)  # fmt: skip
+        req.route_header = named
         task = asyncio.create_task(self.engine.route(cfg, res.profile, req))
         tasks = self._inflight.setdefault(f.client_conn.id, set())
         tasks.add(task)

@@ -29,6 +29,10 @@ class Ctx:
     reason: str = ""
     skipped: list[dict[str, str]] = field(default_factory=list)
     logged: bool = False  # the decision rides on the request's first log line
+    route: str | None = None  # the scenario route taken; None: the profile's own pool
+    route_reason: str | None = None
+    conversation: str | None = None  # hashed conversation key; never the raw session id
+    history: tuple[str, int, int] | None = None  # usage thread, body bytes, messages
 
 
 @dataclass(slots=True)
@@ -56,6 +60,8 @@ class Attempt:
     content_events: int | None = None
     cooldown: float | None = None
     cost: float | None = None
+    affinity: str | None = None  # new | bound | rebound | expired; None: affinity off
+    fallback: bool = False  # tried from the profile's pool after the route's had failed
 
     def ms(self, t: float | None) -> float | None:
         return None if t is None else round((t - self.t0) * 1000, 1)
@@ -79,6 +85,11 @@ class Attempt:
             "strategy": c.strategy,
             "candidates": c.candidates,
             "reason": c.reason,
+            "route": c.route,
+            "route_reason": c.route_reason,
+            "route_fallback": self.fallback,
+            "conversation": c.conversation,
+            "affinity": self.affinity,
             "attempt": self.n,
             "provider": self.provider,
             "api": c.api,

@@ -12,16 +12,17 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import aiohttp
 
-from llmrouter.config import Profile, Provider, RouterConfig
+from llmrouter.config import Provider, RouterConfig
 from llmrouter.proxy.attempt import Attempt, Ctx
 from llmrouter.proxy.exchange import Answer, Exchange, Request
+from llmrouter.proxy.planning import Leg, Plan, Planner
 from llmrouter.routing import pricing
-from llmrouter.routing.strategies import Candidate, Selection, Selector
+from llmrouter.routing.strategies import Selection, Selector
 from llmrouter.state.health import HealthBook, HealthSettings
 from llmrouter.state.latency import LatencyBook
 from llmrouter.wire import apis
@@ -60,6 +61,7 @@ class Engine:
         self.mixes: dict[str, pricing.Mix] = {}
         self._key_hashes: dict[str, str | None] = {}
         self.exchange = Exchange(session, self.health, self.latency, self._end)
+        self.planner = Planner(self.health, self.latency, self.selector, self.mixes, provider_key)
 
     def apply_config(self, cfg: RouterConfig) -> None:
         """Keep the state of providers that survived a reload; forget the others."""
@@ -71,64 +73,26 @@ class Engine:
         for key, digest in keys.items():
             if self._key_hashes.get(key, digest) != digest:
                 self.health.forgive_auth(key)
+        self.planner.apply_config(cfg)
         self._key_hashes = keys
         self.health.retain(keys)
         self.latency.retain(keys)
-
-    # -- selection ---------------------------------------------------------------------------
-
-    def _candidates(
-        self, cfg: RouterConfig, pname: str, profile: Profile, names: list[str], req: Request
-    ) -> list[Candidate]:
-        now, wall = time.monotonic(), time.time()
-        strategy = profile.strategy
-        shares = self.mixes.setdefault(pname, pricing.Mix()).shares()
-        out = []
-        for n in names:
-            p = cfg.providers[n]
-            key = provider_key(n, p)
-            c = Candidate(
-                n, self.health.available(key, now), p.enabled, profile.weights.get(n, p.weight)
-            )
-            if strategy == "least-latency":
-                s = self.latency.get(key, apis.map_model(p.models, req.model), req.stream)
-                if s is not None:
-                    warm = s.warm(wall, profile.min_samples)
-                    c = Candidate(n, c.healthy, p.enabled, c.weight, s.p50, warm, s.count)
-            elif strategy == "least-cost":
-                price = pricing.price_of(apis.map_model(p.models, req.model), p.price, p.base_url)
-                if price is not None:
-                    blend = pricing.blended(price, *shares)
-                    c = Candidate(n, c.healthy, p.enabled, c.weight, price=blend)
-            out.append(c)
-        return out
 
     # -- the attempt loop --------------------------------------------------------------------
 
     async def route(self, cfg: RouterConfig, pname: str, req: Request) -> Answer:
         profile = cfg.profiles[pname]
         started = time.monotonic()
-        deadline = started + cfg.deadline(profile)
-        ctx = Ctx(req.id, pname, profile.strategy, req.api, req.model, req.stream, deadline)
-        names = [n for n in profile.providers if cfg.providers[n].api == req.api]
-        cands = self._candidates(cfg, pname, profile, names, req)
-        sel = self.selector.select(profile.strategy, pname, cands, stream=req.stream,
-                                   explore=profile.explore, min_samples=profile.min_samples,
-                                   unknown_price=profile.unknown_price)  # fmt: skip
-        ctx.candidates, ctx.reason = list(sel.order), sel.reason
-        if not sel.order:
-            msg = f"profile {pname!r} has no enabled {req.api} provider to try ({sel.reason})"
-            return self._synthetic(req.api, 502, msg, [], sel, None)
-
-        now = time.monotonic()
-        keys = {n: provider_key(n, cfg.providers[n]) for n in sel.order}
-        plan = [n for n in sel.order if self.health.available(keys[n], now)]
-        forced = not plan
-        if forced:  # never refuse without trying: the one that recovers first
-            plan = [min(sel.order, key=lambda n: self.health.until(keys[n]))]
-        for n in sel.order:
-            if n not in plan:
-                ctx.skipped.append({"provider": n, "reason": self._skip_reason(keys[n], now)})
+        plan = self.planner.plan(cfg, pname, req, started)
+        if plan.leg is None:
+            return self._refuse(req, plan)
+        sel = plan.leg.selection
+        deadline = started + (plan.policy.deadline or cfg.deadline(profile))
+        ctx = Ctx(req.id, pname, plan.policy.strategy, req.api, req.model, req.stream, deadline)
+        ctx.candidates, ctx.reason, ctx.skipped = list(sel.order), sel.reason, list(plan.skipped)
+        ctx.route, ctx.route_reason = plan.decision.route, plan.decision.reason
+        ctx.conversation = plan.conversation.base if plan.conversation else None
+        ctx.history = plan.history
 
         attempts: list[Attempt] = []
         last_http: Answer | None = None
@@ -136,23 +100,30 @@ class Engine:
         # it lists the candidates skipped after it (cooled or probed meanwhile by other flows).
         held: Attempt | None = None
         try:
-            for name in plan:
+            for leg, name, forced in self._tries(cfg, pname, req, plan, ctx):
                 if time.monotonic() >= ctx.deadline_at:
                     break
                 prov = cfg.providers[name]
-                probe = self.health.acquire(keys[name], time.monotonic(), force=forced)
+                key = provider_key(name, prov)
+                probe = self.health.acquire(key, time.monotonic(), force=forced)
                 if probe is None:
-                    reason = self._skip_reason(keys[name], time.monotonic())
+                    reason = self._skip_reason(key, time.monotonic())
                     ctx.skipped.append({"provider": name, "reason": reason})
                     continue
                 if held is not None:
                     self._write_line(held)
-                att = held = Attempt(ctx, len(attempts) + 1, name, keys[name], probe)
+                att = held = Attempt(ctx, len(attempts) + 1, name, key, probe)
+                att.affinity, att.fallback = leg.affinity(name), leg.fallback
                 attempts.append(att)
-                answer, retry = await self.exchange.run(cfg.timeouts(profile, prov), prov, req, att)
+                timeouts = leg.policy.timeouts_for(cfg.timeouts(profile, prov))
+                model = leg.policy.model_for(prov, req.model)
+                answer, retry = await self.exchange.run(timeouts, prov, req, att, model)
                 if not retry and answer is not None:
                     held = None  # a final attempt writes its own line when it really ends
+                    if 200 <= answer.status < 300:  # a 2xx, or a stream past its commit point
+                        leg.success(name, time.monotonic())
                     answer.attempts, answer.selection, answer.served_by = attempts, sel, att
+                    answer.plan = plan
                     return answer
                 if answer is not None:
                     last_http = answer
@@ -160,10 +131,11 @@ class Engine:
             if held is not None and held.outcome is not None:
                 self._write_line(held)
 
-        recovery = self.health.earliest_recovery(keys.values(), time.monotonic())
+        keys = [provider_key(n, cfg.providers[n]) for n in ctx.candidates]
+        recovery = self.health.earliest_recovery(keys, time.monotonic())
         deadline_hit = time.monotonic() >= ctx.deadline_at
         if last_http is not None and not deadline_hit:
-            last_http.attempts, last_http.selection = attempts, sel
+            last_http.attempts, last_http.selection, last_http.plan = attempts, sel, plan
             if recovery:  # the provider's own Retry-After may be later than another's recovery
                 last_http.headers = [
                     (k, v) for k, v in last_http.headers
@@ -176,8 +148,65 @@ class Engine:
         )
         chain = "; ".join(a.summary() for a in attempts) or "none tried"
         why = "deadline exceeded" if deadline_hit else "all providers failed"
-        msg = f"router: {why} for profile {pname!r}: {chain}"
-        return self._synthetic(req.api, 504 if timed_out else 502, msg, attempts, sel, recovery)
+        route = plan.decision.route
+        scope = f"route {route!r} of profile {pname!r}" if route else f"profile {pname!r}"
+        msg = f"router: {why} for {scope}: {chain}"
+        answer = self._synthetic(req.api, 504 if timed_out else 502, msg, attempts, sel, recovery)
+        answer.plan = plan
+        return answer
+
+    def _tries(
+        self, cfg: RouterConfig, pname: str, req: Request, plan: Plan, ctx: Ctx
+    ) -> Iterator[tuple[Leg, str, bool]]:
+        """(pool, provider, forced) in try order: the route's ready candidates, then, with
+        `fallback`, the profile's. Cooling ones are skipped; when no pool has a ready one, the
+        one that recovers first is tried anyway (never refuse without trying)."""
+        leg = plan.leg
+        while leg is not None:
+            now = time.monotonic()
+            keys = {n: provider_key(n, cfg.providers[n]) for n in leg.order}
+            ready = [n for n in leg.order if self.health.available(keys[n], now)]
+            # The profile's pool is made only when needed: making it turns its counter.
+            after = None
+            if not ready and not leg.fallback:
+                after = self._fallback(cfg, pname, req, plan, ctx)
+            forced = not ready and not (
+                after is not None and any(self._ready(cfg, n, now) for n in after.order)
+            )
+            if forced:
+                ready = [min(leg.order, key=lambda n: self.health.until(keys[n]))]
+            for n in leg.order:
+                if n not in ready:
+                    ctx.skipped.append({"provider": n, "reason": self._skip_reason(keys[n], now)})
+            for n in ready:
+                yield leg, n, forced
+            if after is None and not leg.fallback:
+                after = self._fallback(cfg, pname, req, plan, ctx)
+            leg = after
+
+    def _fallback(
+        self, cfg: RouterConfig, pname: str, req: Request, plan: Plan, ctx: Ctx
+    ) -> Leg | None:
+        """The profile's pool after the route's, once; the lines from then on show it."""
+        known = len(plan.skipped)
+        after = self.planner.fallback(cfg, pname, req, plan)
+        ctx.skipped += plan.skipped[known:]  # its capability filters
+        if after is not None:
+            ctx.candidates += [n for n in after.order if n not in ctx.candidates]
+            ctx.reason += f"; then the profile's pool: {after.selection.reason}"
+        return after
+
+    def _ready(self, cfg: RouterConfig, name: str, now: float) -> bool:
+        return self.health.available(provider_key(name, cfg.providers[name]), now)
+
+    def _refuse(self, req: Request, plan: Plan) -> Answer:
+        """No attempt: an unknown X-Router-Route, or no candidate that can serve the request."""
+        status, msg, code = plan.refusal or (502, "router: nothing to try", "router_error")
+        logger.info(f"router: {req.id[:8]} {plan.profile}: refused {status}: {msg}")
+        body = apis.error_body(req.api, status, msg, code)
+        sel = Selection((), msg)
+        return Answer(status, [("content-type", "application/json")], body, None, [], sel,
+                      plan=plan)  # fmt: skip
 
     def _skip_reason(self, key: str, now: float) -> str:
         wait = self.health.until(key) - now
@@ -232,6 +261,8 @@ class Engine:
             )
         if att.usage != Usage():
             self.mixes.setdefault(att.ctx.profile, pricing.Mix()).add(att.usage)
+        if att.final and outcome is Outcome.OK and att.ctx.history is not None:
+            self.planner.remember(att.ctx.history, att.usage)
         if att.usage.input_tokens is not None or att.usage.output_tokens is not None:
             att.cost = pricing.cost(pricing.price_of(att.model, *att.price_ref), att.usage)
         if att.final:  # route() writes a failed attempt's line (see `held`)
@@ -242,5 +273,6 @@ class Engine:
         c, decision = att.ctx, ""
         if not c.logged:  # one line, not two: each costs ~0.3 ms in mitmproxy's log dispatch
             c.logged = True
-            decision = f"{c.profile}/{c.strategy} -> {', '.join(c.candidates)} ({c.reason}) | "
+            where = f"{c.profile}/{c.route}" if c.route else c.profile
+            decision = f"{where}/{c.strategy} -> {', '.join(c.candidates)} ({c.reason}) | "
         logger.info(f"router: {att.ctx.request_id[:8]} {decision}{att.line()}")

@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -27,6 +27,9 @@ from llmrouter.wire import apis
 from llmrouter.wire.apis import ApiName, Flavor
 from llmrouter.wire.outcome import Failure, Outcome, classify_status, failure_of
 from llmrouter.wire.sse import StreamMeter
+
+if TYPE_CHECKING:
+    from llmrouter.proxy.planning import Plan
 
 # (attempt, outcome, error, failure, retry_after, ended): the engine's bookkeeping at an end
 EndFn = Callable[..., None]
@@ -44,6 +47,7 @@ class Request:
     payload: dict[str, Any] | None
     api: ApiName
     flavor: Flavor
+    route_header: str | None = None  # X-Router-Route, taken off the headers
 
     @property
     def model(self) -> str | None:
@@ -64,6 +68,7 @@ class Answer:
     attempts: list[Attempt] = field(default_factory=list)
     selection: Selection | None = None
     served_by: Attempt | None = None  # the attempt whose answer this is
+    plan: Plan | None = None  # route, conversation, binding: for headers, comment, explain
 
 
 class Exchange:
@@ -90,11 +95,12 @@ class Exchange:
         return headers
 
     async def run(
-        self, t: dict[str, float], prov: Provider, req: Request, att: Attempt
+        self, t: dict[str, float], prov: Provider, req: Request, att: Attempt, model: str | None
     ) -> tuple[Answer | None, bool]:
         """Returns (answer, retry): the answer is final unless retry; a retryable HTTP error's
-        answer is kept in case every candidate fails."""
-        att.model = apis.map_model(prov.models, req.model)
+        answer is kept in case every candidate fails. `model` is the model to send (the
+        route's policy decides it: route > provider `models` > requested)."""
+        att.model = model
         body = req.body
         if att.model != req.model and req.payload is not None:
             # ASCII escapes: a lone surrogate from a client's JSON must not break the encode.

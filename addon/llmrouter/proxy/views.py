@@ -23,12 +23,17 @@ Display = tuple[str, bytes, list[tuple[str, str]]]
 
 def router_headers(profile: str, cfg: RouterConfig, answer: Answer) -> list[tuple[str, str]]:
     served = answer.served_by.provider if answer.served_by else "none"
-    return [
+    plan = answer.plan
+    strategy = plan.policy.strategy if plan else cfg.profiles[profile].strategy
+    headers = [
         ("x-router-profile", profile),
-        ("x-router-strategy", cfg.profiles[profile].strategy),
+        ("x-router-strategy", strategy),
         ("x-router-provider", served),
         ("x-router-attempts", str(len(answer.attempts))),
     ]
+    if plan is not None and plan.route_label is not None:
+        headers.append(("x-router-route", plan.route_label))
+    return headers
 
 
 def failed_over(answer: Answer) -> bool:
@@ -41,17 +46,39 @@ FAILOVER_MARK = ":arrow_right_hook:"
 
 
 def comment(profile: str, answer: Answer, note: str | None) -> str:
-    """`flaky 529 2ms → steady 200 725ms · demo/failover`, then skips and notes. The outcome
-    leads: mitmweb cuts the comment column at its width."""
+    """`flaky 529 2ms → steady 200 725ms · demo/failover` (`· work/long_context/failover` on a
+    route), then skips, what a route or binding did, and notes. The outcome leads: mitmweb cuts
+    the comment column at its width."""
+    plan = answer.plan
     chain = " → ".join(a.summary() for a in answer.attempts) or "no attempt"
-    strategy = answer.attempts[0].ctx.strategy if answer.attempts else "?"
-    parts = [chain, f"{profile}/{strategy}"]
+    strategy = (answer.attempts[0].ctx.strategy if answer.attempts
+                else plan.policy.strategy if plan else "?")  # fmt: skip
+    route = plan.decision.route if plan is not None else None
+    parts = [chain, f"{profile}/{route}/{strategy}" if route else f"{profile}/{strategy}"]
     skipped = answer.attempts[0].ctx.skipped if answer.attempts else []
     if skipped:
         parts.append("skipped " + ", ".join(f"{s['provider']}: {s['reason']}" for s in skipped))
+    parts += _route_notes(answer)
     if note:
         parts.append(note)
     return " · ".join(parts)
+
+
+def _route_notes(answer: Answer) -> list[str]:
+    """`fell back to the profile`, `bound 3f2a9c1b0e4d`: what a route or a binding did; nothing
+    for a plain request of a profile without routes, or a conversation's first request."""
+    plan, out = answer.plan, []
+    if plan is None:
+        return out
+    if plan.refusal is not None:
+        out.append(plan.refusal[1])
+    if plan.decision.route is not None and any(a.fallback for a in answer.attempts):
+        out.append("fell back to the profile")
+    served = answer.served_by
+    state = served.affinity if served else None
+    if state is not None and state != "new" and plan.conversation is not None:
+        out.append(f"{state} {plan.conversation!s}")
+    return out
 
 
 def display_request(cfg: RouterConfig, req: Request, answer: Answer) -> Display | None:
@@ -84,6 +111,7 @@ def show_request(request: http.Request, display: Display) -> None:
 
 def explain(flow_id: str, profile: str, answer: Answer, note: str | None) -> str:
     lines = [f"flow {flow_id[:8]}  profile {profile}"]
+    lines += _plan_lines(answer)
     if answer.attempts:
         c = answer.attempts[0].ctx
         # The reason names its strategy already (`failover: configured order`).
@@ -91,7 +119,8 @@ def explain(flow_id: str, profile: str, answer: Answer, note: str | None) -> str
         lines.append(f"strategy   {reason}")
         lines.append(f"candidates {' > '.join(c.candidates)}")
         for s in c.skipped:
-            lines.append(f"skipped    {s['provider']}: {s['reason']}")
+            detail = f" ({s['detail']})" if s.get("detail") else ""
+            lines.append(f"skipped    {s['provider']}: {s['reason']}{detail}")
     if note:
         lines.append(f"note       {note}")
     for a in answer.attempts:
@@ -116,6 +145,52 @@ def explain(flow_id: str, profile: str, answer: Answer, note: str | None) -> str
     return "\n".join(lines)
 
 
+_AFTER = {"new": "bound to", "bound": "still bound to", "rebound": "rebound to",
+          "expired": "bound again to"}  # fmt: skip
+
+
+def _plan_lines(answer: Answer) -> list[str]:
+    """Route decision, estimate, conversation and binding, as the request found them."""
+    plan = answer.plan
+    if plan is None:
+        return []
+    lines = []
+    if plan.refusal is not None:
+        lines.append(f"refused    HTTP {plan.refusal[0]}: {plan.refusal[1]}")
+    if plan.has_routes or plan.decision.route is not None:
+        fallback = "" if plan.decision.route is None else (
+            "; fallback to the profile's pool" if plan.policy.fallback else "; no fallback"
+        )  # fmt: skip
+        lines.append(f"route      {plan.decision.reason or plan.route_label}{fallback}")
+    if plan.estimate is not None:
+        lines.append(f"estimate   {plan.estimate}")
+    conv = plan.conversation
+    if conv is None:
+        lines.append("conversation none (nothing to key on)")
+        return lines
+    scope = ", subagent" if conv.subagent else ""
+    lines.append(f"conversation {conv.base} from {conv.source}{scope}")
+    lookup = plan.lookup
+    if not plan.policy.affinity:
+        lines.append("affinity   off")
+    elif lookup is None:
+        lines.append("affinity   -")
+    elif lookup.binding is None:
+        lines.append("affinity   new conversation: the strategy chose")
+    else:
+        b = lookup.binding
+        if lookup.expired:
+            why = "compaction" if conv.compaction else f"expired {plan.now - b.expires:.0f}s ago"
+            lines.append(f"affinity   was bound to {b.provider} ({why}): the strategy chose")
+        else:
+            left = b.expires - plan.now
+            lines.append(f"affinity   bound to {b.provider}, {left:.0f}s of {b.ttl:.0f}s left")
+    served = answer.served_by
+    if served is not None and served.affinity is not None and 200 <= answer.status < 300:
+        lines.append(f"           {_AFTER[served.affinity]} {served.provider} after this answer")
+    return lines
+
+
 def status(cfg: RouterConfig, engine: Engine, pending: int) -> str:
     now = time.monotonic()
     rows = [
@@ -137,6 +212,7 @@ def status(cfg: RouterConfig, engine: Engine, pending: int) -> str:
     text = [
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1] for r in rows
     ]
+    text += _bindings(engine, now)
     text.append(f"streams being handed off or relayed: {pending}")
     text.append(f"upstream connections in use: {upstream.in_use(engine.session)}")
     return "\n".join(text)
@@ -161,3 +237,15 @@ def _latency(kind: str, f: Figures) -> str:
 
 def _num(v: float) -> str:
     return f"{v:.0f}" if abs(v) >= 10 else f"{v:.1f}"
+
+
+def _bindings(engine: Engine, now: float) -> list[str]:
+    """Live conversation bindings per profile and provider."""
+    book = engine.planner.bindings
+    live = book.snapshot(now)
+    total = sum(n for per in live.values() for n in per.values())
+    out = [f"affinity: {total} live conversation bindings ({book.size()} kept, cap {book.cap})"]
+    for profile, per in sorted(live.items()):
+        counts = ", ".join(f"{p} {n}" for p, n in sorted(per.items(), key=lambda x: -x[1]))
+        out.append(f"  {profile}: {counts}")
+    return out

@@ -20,6 +20,14 @@ from typing import Any, ClassVar
 _FILLER = (" lorem", " ipsum", " dolor", " sit", " amet,", " consectetur")
 
 
+def split_json(value: Any, n: int) -> list[str]:
+    """`value` as compact JSON in up to `n` non-empty pieces, as tool-argument deltas come."""
+    text = json.dumps(value, separators=(",", ":"))
+    n = max(1, min(n, len(text)))
+    step = -(-len(text) // n)
+    return [text[i : i + step] for i in range(0, len(text), step)]
+
+
 def split_text(name: str, n: int) -> list[str]:
     """``n`` non-empty pieces whose concatenation always contains "Hello from NAME."."""
     base = ["Hello", " from", f" {name}."]
@@ -44,6 +52,8 @@ class Reply:
     include_usage: bool = False
     created: int = 0
     request: dict[str, Any] = field(default_factory=dict)
+    # A tool call instead of text: {"id", "name", "input"}; `pieces` are its JSON arguments.
+    tool: dict[str, Any] | None = None
     # Responses events carry a per-stream sequence_number; events are built in order.
     seq: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -123,14 +133,25 @@ class Anthropic(Api):
             "output_tokens": output,
         }
 
+    @staticmethod
+    def _stop(r: Reply) -> str:
+        return "tool_use" if r.tool else "end_turn"
+
+    @staticmethod
+    def _block(r: Reply, done: bool) -> dict[str, Any]:
+        if r.tool:
+            args = r.tool["input"] if done else {}
+            return {"type": "tool_use", "id": r.tool["id"], "name": r.tool["name"], "input": args}
+        return {"type": "text", "text": r.text if done else ""}
+
     def _message(self, r: Reply, done: bool) -> dict[str, Any]:
         return {
             "id": r.id,
             "type": "message",
             "role": "assistant",
             "model": r.model,
-            "content": [{"type": "text", "text": r.text}] if done else [],
-            "stop_reason": "end_turn" if done else None,
+            "content": [self._block(r, True)] if done else [],
+            "stop_reason": self._stop(r) if done else None,
             "stop_sequence": None,
             "usage": self._usage(r, r.output_tokens if done else 1),
         }
@@ -149,14 +170,17 @@ class Anthropic(Api):
                 {
                     "type": "content_block_start",
                     "index": 0,
-                    "content_block": {"type": "text", "text": ""},
+                    "content_block": self._block(r, False),
                 }
             ),
             self._ev({"type": "ping"}),
         ]
 
     def delta(self, r: Reply, i: int) -> bytes:
-        delta = {"type": "text_delta", "text": r.pieces[i]}
+        if r.tool:
+            delta = {"type": "input_json_delta", "partial_json": r.pieces[i]}
+        else:
+            delta = {"type": "text_delta", "text": r.pieces[i]}
         return self._ev({"type": "content_block_delta", "index": 0, "delta": delta})
 
     def closing(self, r: Reply) -> list[bytes]:
@@ -165,7 +189,7 @@ class Anthropic(Api):
             self._ev(
                 {
                     "type": "message_delta",
-                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "delta": {"stop_reason": self._stop(r), "stop_sequence": None},
                     "usage": {"output_tokens": r.output_tokens},
                 }
             ),
@@ -243,10 +267,44 @@ class Chat(_OpenAIChunked):
         return {"index": 0, key: value, "logprobs": None, "finish_reason": finish}
 
     def opening(self, r: Reply) -> list[bytes]:
-        role = {"role": "assistant", "content": ""}
+        role = {"role": "assistant", "content": None if r.tool else ""}
         return [
             self._chunk(r, {"index": 0, "delta": role, "logprobs": None, "finish_reason": None})
         ]
+
+    # A tool call: `tool_calls` with the arguments as JSON text, finish_reason "tool_calls".
+
+    @staticmethod
+    def _call(r: Reply, arguments: str, first: bool) -> dict[str, Any]:
+        assert r.tool is not None
+        call: dict[str, Any] = {"index": 0, "function": {"arguments": arguments}}
+        if first:
+            call |= {"id": r.tool["id"], "type": "function"}
+            call["function"] = {"name": r.tool["name"], "arguments": arguments}
+        return call
+
+    def body(self, r: Reply) -> dict[str, Any]:
+        if not r.tool:
+            return super().body(r)
+        call = self._call(r, r.text, True)
+        del call["index"]
+        message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [call]}
+        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls"}
+        return self._envelope(r, self.obj, [choice]) | {"usage": self._usage(r)}
+
+    def delta(self, r: Reply, i: int) -> bytes:
+        if not r.tool:
+            return super().delta(r, i)
+        delta = {"tool_calls": [self._call(r, r.pieces[i], i == 0)]}
+        return self._chunk(r, {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None})
+
+    def closing(self, r: Reply) -> list[bytes]:
+        if not r.tool:
+            return super().closing(r)
+        out = [self._chunk(r, self._choice(None, "tool_calls"))]
+        if r.include_usage:
+            out.append(sse(self._envelope(r, self.chunk_obj, []) | {"usage": self._usage(r)}))
+        return [*out, sse("[DONE]")]
 
 
 class Completions(_OpenAIChunked):

@@ -71,6 +71,7 @@ profiles:
     hosts: [api.anthropic.com]
     providers: [flaky, steady]  # flaky first, so that failovers show
     strategy: failover
+    affinity: false  # each request starts at flaky (affinity would keep the chat on steady)
 health:  # short cooldowns, so that the next request tries flaky again
   backoff_initial: 0.5
   backoff_max: 1

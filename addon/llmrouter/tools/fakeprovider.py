@@ -12,6 +12,10 @@ who answered. Stream-only faults on a non-stream request degrade sensibly:
 ``stall_before_token`` hangs, ``inband_error`` answers ``status``, ``cut``/``stall_after``
 send the headers and half the body, then close / stall.
 
+``Behaviour(tool_use={"name": "Read", "input": {...}})`` answers with that tool call (Anthropic
+``tool_use``, chat ``tool_calls``) until the request carries a tool result, then with text: a
+client that runs tools (Claude Code) makes one real tool round trip.
+
 ``prompt_cache=PromptCache()`` (CLI ``--prompt-cache``) simulates a prompt cache per
 conversation: cache-read tokens for a prefix seen within its TTL, cache writes otherwise
 (see ``_fakecache``). Token counts a Behaviour sets win over the simulation.
@@ -37,7 +41,7 @@ from typing import Any, Literal, NoReturn, get_args
 from aiohttp import web
 
 from llmrouter.tools._fakecache import PromptCache
-from llmrouter.tools._fakepayloads import APIS, Api, Reply, reason, split_text
+from llmrouter.tools._fakepayloads import APIS, Api, Reply, reason, split_json, split_text
 
 Kind = Literal[
     "ok", "status", "hang", "drop", "stall_before_token", "inband_error", "cut", "stall_after"
@@ -59,6 +63,8 @@ class Behaviour:
     output_tokens: int | None = None
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
+    # {"name", "input"}: call this tool, unless the request already answers a tool call
+    tool_use: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -107,6 +113,20 @@ def _api_for(method: str, path: str) -> Api | None:
         # APIS is ordered so "/chat/completions" wins over "/completions".
         return next((api for api in APIS.values() if path.endswith(api.suffix)), None)
     return None
+
+
+def _has_result(req: dict[str, Any]) -> bool:
+    """The last message answers a tool call: an Anthropic tool_result, or a chat `tool`."""
+    messages = req.get("messages")
+    last = messages[-1] if isinstance(messages, list) and messages else None
+    if not isinstance(last, dict):
+        return False
+    if last.get("role") == "tool":
+        return True
+    content = last.get("content")
+    return isinstance(content, list) and any(
+        isinstance(b, dict) and b.get("type") == "tool_result" for b in content
+    )
 
 
 async def _forever() -> NoReturn:
@@ -260,7 +280,10 @@ class FakeProvider:
     def _reply(
         self, api: Api, b: Behaviour, req: dict[str, Any], size: int, headers: dict[str, str]
     ) -> Reply:
-        pieces = split_text(self.name, b.deltas)
+        tool = None
+        if b.tool_use is not None and api.name in ("anthropic", "chat") and not _has_result(req):
+            tool = {"id": f"toolu_fake{self.name}{next(self._ids):08d}", **b.tool_use}
+        pieces = split_json(tool["input"], b.deltas) if tool else split_text(self.name, b.deltas)
         opts = req.get("stream_options")
         inp, read, write = max(1, size // 4), 0, 0
         if self.prompt_cache is not None and api.name != "embeddings":
@@ -277,6 +300,7 @@ class FakeProvider:
             include_usage=isinstance(opts, dict) and opts.get("include_usage") is True,
             created=int(time.time()),
             request=req,
+            tool=tool,
         )
 
     async def _serve(

@@ -1,0 +1,102 @@
+"""End to end with Claude Code itself: `claude -p` through the real mitmdump, offline, against
+fake providers that script a Read tool call. Claude Code reads the file for real and sends the
+tool result in a second request of the same conversation; both requests must be routed alike:
+the same route (issue 10), and with round-robin the same provider (issue 11).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from claudecode import ClaudeCode, available
+from llmrouter.tools._fakecache import PromptCache
+from llmrouter.tools.fakeprovider import Behaviour, FakeProvider
+from routerproc import RouterProc, provider
+
+pytestmark = pytest.mark.e2e
+WORD = "pumpkin-4471"
+
+
+@pytest.fixture
+def note(tmp_path: Path) -> Path:
+    assert available(), "Claude Code is not installed: run `make claude`"
+    path = tmp_path / "work" / "note.txt"
+    path.parent.mkdir()
+    path.write_text(f"The secret word is {WORD}.\n")
+    return path
+
+
+def reads(note: Path) -> Behaviour:
+    """Call Read on the note, then answer once the tool result comes."""
+    return Behaviour(tool_use={"name": "Read", "input": {"file_path": str(note)}})
+
+
+def tool_round_trip(fake: FakeProvider) -> None:
+    """The fake got the question, then the tool result with the file's content."""
+    first, second = (q.json for q in fake.requests)
+    assert first["stream"] is True and len(first["messages"]) < len(second["messages"])
+    result = [b for b in second["messages"][-1]["content"] if b.get("type") == "tool_result"]
+    assert result and WORD in str(result[0]["content"])
+
+
+def run(r: RouterProc, origin: FakeProvider, note: Path, tmp_path: Path) -> dict[str, Any]:
+    cc = ClaudeCode(r, origin, tmp_path / "home")
+    done = cc.run("Read note.txt and tell me the secret word.", "--allowedTools", "Read",
+                  "--max-turns", "4", cwd=note.parent)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = done.json
+    assert result["is_error"] is False and result["num_turns"] == 2, result
+    return result
+
+
+def test_claude_code_long_context_route_keeps_both_requests(
+    fakes, origin, router, note, tmp_path
+) -> None:
+    main, big = fakes("main", default=reads(note)), fakes("big", default=reads(note))
+    cfg = {
+        "providers": {"main": provider(main), "big": provider(big)},
+        "profiles": {"default": {
+            "hosts": ["localhost"], "providers": ["main"],
+            # Claude Code's first call is ~20k tokens: past this threshold from the start
+            "long_context_threshold": 5000,
+            "routes": {"long_context": {"providers": ["big"], "model": "big-model"}},
+        }},
+    }  # fmt: skip
+    r = router(cfg)
+    result = run(r, origin, note, tmp_path)
+    assert result["result"].startswith("Hello from big.")
+    assert not main.requests and len(big.requests) == 2
+    assert all(q.json["model"] == "big-model" for q in big.requests)
+    tool_round_trip(big)
+    lines = r.wait_lines(2)
+    assert [(x["route"], x["provider"], x["model"]) for x in lines] == [
+        ("long_context", "big", "big-model")] * 2  # fmt: skip
+    # The second estimate rests on what the provider counted for the first.
+    assert lines[0]["route_reason"].endswith("(bytes)")
+    assert lines[1]["route_reason"].endswith("(usage+bytes)")
+    assert lines[0]["conversation"] == lines[1]["conversation"]
+
+
+def test_claude_code_conversation_stays_on_one_provider(
+    fakes, origin, router, note, tmp_path
+) -> None:
+    fs = {n: fakes(n, default=reads(note), prompt_cache=PromptCache()) for n in ("a", "b", "c")}
+    cfg = {
+        "providers": {n: provider(f) for n, f in fs.items()},
+        "profiles": {"default": {"hosts": ["localhost"], "providers": list(fs),
+                                 "strategy": "round-robin"}},
+    }  # fmt: skip
+    r = router(cfg)
+    result = run(r, origin, note, tmp_path)
+    [served] = [n for n, f in fs.items() if f.requests]
+    assert result["result"].startswith(f"Hello from {served}.")
+    assert len(fs[served].requests) == 2
+    tool_round_trip(fs[served])
+    lines = r.wait_lines(2)
+    assert [(x["provider"], x["affinity"]) for x in lines] == [(served, "new"), (served, "bound")]
+    assert lines[0]["conversation"] == lines[1]["conversation"]
+    assert lines[0]["reason"].startswith("round-robin: conversation rendezvous")
+    # The second turn read the prefix the first one wrote at that provider.
+    assert lines[0]["cache_write_tokens"] > 0 and lines[1]["cache_read_tokens"] > 0
