@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from llmrouter.config import Profile, Provider, RouterConfig
+from llmrouter.config import Profile, Provider, RouterConfig, key_of
 from llmrouter.proxy.attempt import Attempt, Ctx
 from llmrouter.proxy.exchange import Answer, Exchange, Request
 from llmrouter.routing import pricing
@@ -27,6 +27,7 @@ from llmrouter.state.latency import LatencyBook
 from llmrouter.wire import apis
 from llmrouter.wire.apis import ApiName, Usage
 from llmrouter.wire.outcome import Failure, Outcome, failure_of
+from llmrouter.wire.scrub import Scrubber, cap, model_name, printable
 
 __all__ = ["Answer", "Engine", "Request", "provider_key"]
 
@@ -39,8 +40,8 @@ def provider_key(name: str, provider: Provider) -> str:
 
 
 def _key_hash(provider: Provider) -> str | None:
-    key = provider.api_key
-    return hashlib.sha256(key.get_secret_value().encode()).hexdigest() if key else None
+    key = key_of(provider)
+    return hashlib.sha256(key.encode()).hexdigest() if key is not None else None
 
 
 class Engine:
@@ -59,6 +60,7 @@ class Engine:
         self.selector = selector or Selector()
         self.mixes: dict[str, pricing.Mix] = {}
         self._key_hashes: dict[str, str | None] = {}
+        self.scrub = Scrubber(())
         self.exchange = Exchange(session, self.health, self.latency, self._end)
 
     def apply_config(self, cfg: RouterConfig) -> None:
@@ -74,6 +76,8 @@ class Engine:
         self._key_hashes = keys
         self.health.retain(keys)
         self.latency.retain(keys)
+        self.scrub = Scrubber(k for p in cfg.providers.values() if (k := key_of(p)) is not None)
+        self.exchange.scrub = self.scrub
 
     # -- selection ---------------------------------------------------------------------------
 
@@ -91,17 +95,22 @@ class Engine:
                 n, self.health.available(key, now), p.enabled, profile.weights.get(n, p.weight)
             )
             if strategy == "least-latency":
-                s = self.latency.get(key, apis.map_model(p.models, req.model), req.stream)
+                s = self.latency.get(key, self._model(p, req), req.stream)
                 if s is not None:
                     warm = s.warm(wall, profile.min_samples)
                     c = Candidate(n, c.healthy, p.enabled, c.weight, s.p50, warm, s.count)
             elif strategy == "least-cost":
-                price = pricing.price_of(apis.map_model(p.models, req.model), p.price, p.base_url)
+                price = pricing.price_of(self._model(p, req), p.price, p.base_url)
                 if price is not None:
                     blend = pricing.blended(price, *shares)
                     c = Candidate(n, c.healthy, p.enabled, c.weight, price=blend)
             out.append(c)
         return out
+
+    @staticmethod
+    def _model(p: Provider, req: Request) -> str | None:
+        """The model `p` would be sent, capped like the attempt's: the books' key."""
+        return model_name(apis.map_model(p.models, req.model))
 
     # -- the attempt loop --------------------------------------------------------------------
 
@@ -109,7 +118,8 @@ class Engine:
         profile = cfg.profiles[pname]
         started = time.monotonic()
         deadline = started + cfg.deadline(profile)
-        ctx = Ctx(req.id, pname, profile.strategy, req.api, req.model, req.stream, deadline)
+        ctx = Ctx(req.id, pname, profile.strategy, req.api, model_name(req.model), req.stream,
+                  deadline)  # fmt: skip
         names = [n for n in profile.providers if cfg.providers[n].api == req.api]
         cands = self._candidates(cfg, pname, profile, names, req)
         sel = self.selector.select(profile.strategy, pname, cands, stream=req.stream,
@@ -195,7 +205,8 @@ class Engine:
         headers = [("content-type", "application/json")]
         if recovery:
             headers.append(("retry-after", str(math.ceil(recovery))))
-        return Answer(status, headers, apis.error_body(api, status, msg), None, attempts, sel)
+        body = apis.error_body(api, status, self.scrub.text(msg))
+        return Answer(status, headers, body, None, attempts, sel)
 
     def _end(
         self,
@@ -207,6 +218,8 @@ class Engine:
         ended: float | None = None,
     ) -> None:
         """An attempt really ended: feed health, latency and the mix, then write its line."""
+        if error is not None:  # may quote a provider: no key, no control characters, short
+            error = printable(cap(self.scrub.text(error), 300))
         att.end(outcome, error, ended)
         now = time.monotonic()
         failure = failure if failure is not None else failure_of(outcome, att.status)
@@ -240,7 +253,14 @@ class Engine:
     def _write_line(self, att: Attempt) -> None:
         self.write(att.record())
         c, decision = att.ctx, ""
-        if not c.logged:  # one line, not two: each costs ~0.3 ms in mitmproxy's log dispatch
+        # A first attempt that simply succeeded is the common case: its line is a debug line
+        # (each info line costs ~0.3 ms in mitmproxy's log dispatch). Anything that failed
+        # over, skipped a provider or failed stays at info.
+        plain = att.n == 1 and att.outcome is Outcome.OK and not c.skipped
+        level = logging.DEBUG if plain else logging.INFO
+        if not logger.isEnabledFor(level):
+            return
+        if not c.logged:  # one line, not two: the decision rides on the first attempt's line
             c.logged = True
             decision = f"{c.profile}/{c.strategy} -> {', '.join(c.candidates)} ({c.reason}) | "
-        logger.info(f"router: {att.ctx.request_id[:8]} {decision}{att.line()}")
+        logger.log(level, printable(f"router: {c.request_id[:8]} {decision}{att.line()}"))

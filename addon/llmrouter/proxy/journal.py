@@ -21,6 +21,22 @@ DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 DEFAULT_BACKUPS = 5
 
 
+class _PrivateFileHandler(logging.handlers.RotatingFileHandler):
+    """Creates each log file 0600, as mitmproxy does its CA key: the lines tell who used which
+    provider and model, when, at what cost. A file left 0644 by an older version is tightened."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        fd = os.open(
+            self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600
+        )
+        try:
+            if os.fstat(fd).st_mode & 0o077:
+                os.fchmod(fd, 0o600)
+        except OSError:
+            pass  # not ours to change (another owner): keep logging
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 class Journal:
     def __init__(
         self, path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, backups: int = DEFAULT_BACKUPS
@@ -28,7 +44,7 @@ class Journal:
         self.path = Path(path).expanduser()
         self.max_bytes, self.backups = max_bytes, backups
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(
+        handler = _PrivateFileHandler(
             self.path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
         )
         handler.setFormatter(logging.Formatter("%(message)s"))
@@ -39,7 +55,8 @@ class Journal:
         self._handler = handler
 
     def write(self, record: dict[str, Any]) -> None:
-        self._logger.info(json.dumps(record, separators=(",", ":"), ensure_ascii=False))
+        # ASCII escapes: any valid JSON string (a lone surrogate included) survives the write.
+        self._logger.info(json.dumps(record, separators=(",", ":")))
 
     def close(self) -> None:
         self._handler.close()

@@ -8,15 +8,17 @@ import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from llmrouter.config import RouterConfig
+from llmrouter.config import RouterConfig, key_of
 from llmrouter.proxy import upstream
 from llmrouter.proxy.dispatch import Answer, Engine, Request, provider_key
 from llmrouter.wire import apis
+from llmrouter.wire.scrub import printable
 
 if TYPE_CHECKING:
     from mitmproxy import http
 
 REDACTED = "[redacted: provider key]"
+STATUS_MODELS = 5  # latency series shown per provider in router.status (the most recent)
 Display = tuple[str, bytes, list[tuple[str, str]]]
 
 
@@ -45,7 +47,7 @@ def comment(profile: str, answer: Answer, note: str | None) -> str:
         text += " (skipped " + ", ".join(f"{s['provider']}: {s['reason']}" for s in skipped) + ")"
     if note:
         text += f" [{note}]"
-    return text
+    return printable(text)
 
 
 def display_request(cfg: RouterConfig, req: Request, answer: Answer) -> Display | None:
@@ -57,7 +59,7 @@ def display_request(cfg: RouterConfig, req: Request, answer: Answer) -> Display 
     # The headers as sent upstream, with the provider's Host: the client's would show the
     # original host in mitmweb's request line.
     headers = [("host", urlsplit(att.url).netloc), *upstream.forward_headers(req.headers)]
-    if prov.api_key is not None:
+    if key_of(prov) is not None:  # the same test as the attempt's: shown as it was sent
         client = {k.lower() for k, _ in headers}
         name = apis.auth_header_for(prov.api, client, prov.auth_header)
         headers = [(k, v) for k, v in headers if k.lower() not in apis.AUTH_HEADERS]
@@ -80,7 +82,9 @@ def explain(flow_id: str, profile: str, answer: Answer, note: str | None) -> str
     lines = [f"flow {flow_id[:8]}  profile {profile}"]
     if answer.attempts:
         c = answer.attempts[0].ctx
-        lines.append(f"strategy   {c.strategy}: {c.reason}")
+        # The reason starts with the strategy's name ("failover: configured order").
+        reason = c.reason if c.reason.startswith(c.strategy) else f"{c.strategy}: {c.reason}"
+        lines.append(f"strategy   {reason}")
         lines.append(f"candidates {' > '.join(c.candidates)}")
         for s in c.skipped:
             lines.append(f"skipped    {s['provider']}: {s['reason']}")
@@ -91,7 +95,7 @@ def explain(flow_id: str, profile: str, answer: Answer, note: str | None) -> str
         lines.append(
             f"#{a.n} {a.provider:<12} {a.model or '-'}  {a.outcome or 'in progress'}"
             f"{' ' + str(a.status) if a.status else ''}"
-            f"  ttfb {a.ms(a.ttfb)}ms  ttft {a.ms(a.ttft)}ms  total {a.total_ms}ms"
+            f"  ttfb {_ms(a.ms(a.ttfb))}  ttft {_ms(a.ms(a.ttft))}  total {_ms(a.total_ms)}"
         )
         if a.error:
             lines.append(f"   error {a.error}")
@@ -105,7 +109,11 @@ def explain(flow_id: str, profile: str, answer: Answer, note: str | None) -> str
             lines.append(f"   cooled the provider for {a.cooldown:.0f}s")
     if answer.served_by is None:
         lines.append(f"all failed: the client got HTTP {answer.status}")
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
+
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:g}ms"
 
 
 def status(cfg: RouterConfig, engine: Engine, pending: int) -> str:
@@ -122,13 +130,19 @@ def status(cfg: RouterConfig, engine: Engine, pending: int) -> str:
         if last == "auth":
             last = "auth (check the key)"
         req, fail = h.recent(now)
+        summary = engine.latency.summary(key, STATUS_MODELS)
         lat = "; ".join(
             f"{k} {v:.0f}" + (" ms" if "ttft" in k else "") + f" ({n})"
-            for k, (v, n) in engine.latency.summary(key).items()
+            for k, (v, n) in summary.items()
             if v is not None
         )
-        rows.append((name, prov.api, state, f"{left:.0f}s" if left > 0 else "-", last,
-                     str(req), str(fail), lat or "-"))  # fmt: skip
+        more = engine.latency.count(key) - len(summary)
+        if more > 0:
+            lat += f"; +{more} more"
+        # Each cell escaped: a model name is the client's choice (CR/LF, bidi controls...).
+        cooldown = f"{left:.0f}s" if left > 0 else "-"
+        cells = (name, prov.api, state, cooldown, last, str(req), str(fail), lat or "-")
+        rows.append(tuple(printable(c) for c in cells))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     text = [
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1] for r in rows
