@@ -1,0 +1,160 @@
+"""A request body as the router reads it: decoded within a size cap, and its model changed in
+place when that is the only change.
+
+Decoding is incremental and stops at the cap, so a small compressed body cannot inflate to
+gigabytes ("decompression bomb"). Pure: bytes in, bytes out; no mitmproxy.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from collections.abc import Callable
+
+import brotli
+
+try:  # Python 3.14+
+    from compression import zstd  # type: ignore[import-not-found]
+except ImportError:  # what mitmproxy itself uses before 3.14
+    from backports import zstd  # type: ignore[no-redef]
+
+
+class BodyError(Exception):
+    """A body the router refuses: `status` 413 (over the cap) or 400 (cannot be decoded)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _too_large(cap: int) -> BodyError:
+    return BodyError(413, f"request body larger than max_request_mb ({cap / 2**20:g} MB)")
+
+
+def _zlib(raw: bytes, cap: int, wbits: int) -> bytes:
+    out: list[bytes] = []
+    total = 0
+    data = raw
+    while data:  # one zlib stream per gzip member; members may follow each other
+        d = zlib.decompressobj(wbits)
+        while data:
+            piece = d.decompress(data, cap + 1 - total)
+            total += len(piece)
+            out.append(piece)
+            if total > cap:
+                raise _too_large(cap)
+            if d.eof or (not d.unconsumed_tail and not piece):
+                break
+            data = d.unconsumed_tail
+        piece = d.flush(cap + 1 - total)
+        total += len(piece)
+        out.append(piece)
+        if total > cap:
+            raise _too_large(cap)
+        if not d.eof:
+            raise BodyError(400, "request body is truncated (content-encoding)")
+        data = d.unused_data if wbits > 0 and wbits & 16 else b""
+    return b"".join(out)
+
+
+def _brotli(raw: bytes, cap: int) -> bytes:
+    d = brotli.Decompressor()
+    out = [d.process(raw, output_buffer_limit=cap + 1)]
+    total = len(out[0])
+    while total <= cap and not d.can_accept_more_data():
+        piece = d.process(b"", output_buffer_limit=cap + 1 - total)
+        if not piece:
+            break
+        total += len(piece)
+        out.append(piece)
+    if total > cap:
+        raise _too_large(cap)
+    if not d.is_finished():
+        raise BodyError(400, "request body is truncated (content-encoding)")
+    return b"".join(out)
+
+
+def _zstd(raw: bytes, cap: int) -> bytes:
+    out: list[bytes] = []
+    total = 0
+    data = raw
+    while data:  # zstd frames may follow each other
+        d = zstd.ZstdDecompressor()
+        piece = d.decompress(data, cap + 1 - total)
+        while True:
+            total += len(piece)
+            out.append(piece)
+            if total > cap:
+                raise _too_large(cap)
+            if d.eof or d.needs_input:
+                break
+            piece = d.decompress(b"", cap + 1 - total)
+        if not d.eof:
+            raise BodyError(400, "request body is truncated (content-encoding)")
+        data = d.unused_data
+    return b"".join(out)
+
+
+def _deflate(raw: bytes, cap: int) -> bytes:
+    # With or without the zlib header, as mitmproxy (and servers in the wild) accept it.
+    zlib_header = len(raw) >= 2 and raw[0] & 0x0F == 8 and (raw[0] << 8 | raw[1]) % 31 == 0
+    return _zlib(raw, cap, 15 if zlib_header else -15)
+
+
+_DECODERS: dict[str, Callable[[bytes, int], bytes]] = {
+    "gzip": lambda raw, cap: _zlib(raw, cap, 16 + 15),
+    "x-gzip": lambda raw, cap: _zlib(raw, cap, 16 + 15),
+    "deflate": _deflate,
+    "br": _brotli,
+    "zstd": _zstd,
+}
+
+
+def decode(raw: bytes, encoding: str | None, cap: int) -> bytes:
+    """`raw` with its content-encoding undone, at most `cap` bytes; else BodyError."""
+    enc = (encoding or "").strip().lower()
+    if enc in ("", "identity", "none"):
+        if len(raw) > cap:
+            raise _too_large(cap)
+        return raw
+    decoder = _DECODERS.get(enc)
+    if decoder is None:
+        raise BodyError(400, f"unsupported content-encoding {enc[:40]!r}")
+    try:
+        return decoder(raw, cap)
+    except BodyError:
+        raise
+    except Exception as e:  # zlib.error, brotli.error, zstd.ZstdError
+        raise BodyError(
+            400, f"request body cannot be decoded ({enc}: {type(e).__name__})"
+        ) from None
+
+
+# `"model"` then a JSON string. Searching the raw bytes is far cheaper than re-serializing a
+# 500 KB body, and keeps every other byte as the client sent it.
+_MODEL_RE = re.compile(rb'(?<!\\)"model"[ \t\r\n]*:[ \t\r\n]*"((?:[^"\\]|\\.)*)"')
+
+
+def set_model(body: bytes, old: str, new: str) -> bytes | None:
+    """`body` with its top-level `"model": old` replaced by `new`, or None when that member
+    cannot be told apart from a nested one (the caller then re-serializes).
+
+    The top-level member is the only `"model"` key with a string value equal to `old`: nested
+    ones (a tool's input, an old assistant turn) are found too, and if one of them has the
+    same value the place is ambiguous.
+    """
+    found = None
+    for m in _MODEL_RE.finditer(body):
+        try:
+            value = json.loads(b'"' + m.group(1) + b'"')
+        except ValueError:
+            continue
+        if value == old:
+            if found is not None:
+                return None
+            found = m
+    if found is None:
+        return None
+    start, end = found.span(1)
+    return body[:start] + json.dumps(new).encode()[1:-1] + body[end:]
