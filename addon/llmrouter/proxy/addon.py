@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 import logging
 import weakref
 from collections.abc import MutableMapping, Sequence
@@ -296,20 +295,17 @@ class Router:
             code = "request_too_large" if e.status == 413 else "bad_content_encoding"
             _error(f, api, e.status, f"router: {e}", code)
             return None
-        try:  # parsed once: the attempts send these bytes, changed only where they must be
-            payload = json.loads(content)
-        except (ValueError, RecursionError):
-            payload = None
-        if not isinstance(payload, dict):
-            payload = None
-        elif (stream := payload.get("stream")) is not None and type(stream) is not bool:
+        # Read once, for what every request needs; the attempts send these very bytes.
+        head = body.read_head(content)
+        if head.stream is not None and type(head.stream) is not bool:
             # "true" or 1: providers differ (coerce, reject, or stream anyway). One clear 400
             # instead: the router meters a stream by this flag and must not guess.
-            got = printable(repr(stream)[:40])
+            got = printable(repr(head.stream)[:40])
             _error(f, api, 400, f"router: stream must be true or false; got {got}", "bad_stream")
             return None
         headers = list(f.request.headers.items(True))  # content-encoding is dropped when sent
-        return Request(f.id, f.request.method, f.request.path, headers, content, payload, *route)
+        return Request(f.id, f.request.method, f.request.path, headers, content, api=route[0],
+                       flavor=route[1], head=head)  # fmt: skip
 
     async def _route(
         self, f: http.HTTPFlow, route: tuple[apis.ApiName, apis.Flavor], user: str | None,

@@ -19,7 +19,7 @@ import aiohttp
 from llmrouter.config import Provider, key_of
 from llmrouter.proxy import upstream
 from llmrouter.proxy.attempt import Attempt
-from llmrouter.proxy.body import set_model
+from llmrouter.proxy.body import Head, parse_object, read_head, set_model
 from llmrouter.proxy.relay import Relay, RelayEnd, hold_until_commit
 from llmrouter.routing.strategies import Selection
 from llmrouter.state.health import HealthBook, parse_retry_after
@@ -38,27 +38,52 @@ HOLD_LIMIT = 8 * 2**20
 EndFn = Callable[..., None]
 
 
-@dataclass(slots=True)
+_LAZY: Any = object()  # the payload is parsed on first use
+
+
 class Request:
-    """An inference request, as plain data taken from the flow."""
+    """An inference request, as plain data taken from the flow.
 
-    id: str
-    method: str
-    path: str  # with the query string
-    headers: list[tuple[str, str]]  # the client's, minus hop-by-hop and router headers
-    body: bytes
-    payload: dict[str, Any] | None
-    api: ApiName
-    flavor: Flavor
+    Its JSON body is read once for what every request needs (`model`, `stream`: the head);
+    the whole `payload` is parsed only if something asks for it, since a full parse of a
+    500 KB body costs more CPU than mitmproxy spends on the whole request.
+    """
+
+    __slots__ = ("_payload", "api", "body", "flavor", "headers", "id", "method", "model",
+                 "path", "stream")  # fmt: skip
+
+    def __init__(
+        self,
+        id: str,
+        method: str,
+        path: str,  # with the query string
+        headers: list[tuple[str, str]],  # the client's, minus hop-by-hop and router headers
+        body: bytes,
+        payload: dict[str, Any] | None = _LAZY,
+        api: ApiName = "anthropic",
+        flavor: Flavor = "anthropic",
+        head: Head | None = None,
+    ) -> None:
+        self.id, self.method, self.path, self.headers, self.body = id, method, path, headers, body
+        self.api, self.flavor = api, flavor
+        self._payload = payload
+        if payload is _LAZY:
+            head = head or read_head(body)
+            self.model = head.model
+            self.stream = head.stream is True
+            if not head.is_object:
+                self._payload = None
+        else:
+            m = payload.get("model") if payload else None
+            self.model = m if isinstance(m, str) else None
+            self.stream = bool(payload and payload.get("stream") is True)
 
     @property
-    def model(self) -> str | None:
-        m = self.payload.get("model") if self.payload else None
-        return m if isinstance(m, str) else None
-
-    @property
-    def stream(self) -> bool:
-        return bool(self.payload and self.payload.get("stream") is True)
+    def payload(self) -> dict[str, Any] | None:
+        """The whole JSON body (None when it is not an object), parsed on first use."""
+        if self._payload is _LAZY:
+            self._payload = parse_object(self.body)
+        return self._payload
 
 
 @dataclass(slots=True)
@@ -100,12 +125,13 @@ class Exchange:
     def _body_for(self, req: Request, model: str | None) -> bytes:
         """The body with `model` in it: the client's bytes when the model is unchanged, else
         changed in place; re-serialized only when the place is ambiguous."""
-        if model == req.model or req.payload is None or req.model is None:
+        if model == req.model or req.model is None:
             return req.body
         body = set_model(req.body, req.model, model) if model is not None else None
-        if body is None:  # ASCII escapes: a lone surrogate from the client must not break it
+        if body is None and req.payload is not None:  # the place was ambiguous: rebuild it
+            # ASCII escapes: a lone surrogate from the client must not break the encode.
             body = json.dumps({**req.payload, "model": model}).encode()
-        return body
+        return body if body is not None else req.body
 
     async def run(
         self, t: dict[str, float], prov: Provider, req: Request, att: Attempt
