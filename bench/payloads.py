@@ -3,9 +3,10 @@ shared DESIGN-NOTES, "What Claude Code sends"), grown by conversation history.
 
 A first turn carries an attribution block and a long system prompt with `cache_control` (one
 with `scope: global`), about 30 tool definitions with JSON schemas, and the user's prompt:
-about 50 KB. Later turns add assistant text, tool calls and tool results (file contents,
-command output) until the body reaches the size asked for. Deterministic: the same size gives
-the same bytes, so (a) and (b) parse the same thing.
+about 50 KB. The members come in Claude Code's order (`model` first, `stream` last, as a body
+captured from 2.1.197 shows). Later turns add assistant text, tool calls and tool results
+(file contents, command output) until the body reaches the size asked for. Deterministic:
+the same size gives the same bytes, so (a) and (b) parse the same thing.
 """
 
 from __future__ import annotations
@@ -152,6 +153,7 @@ def claude_code_body(size: int, *, stream: bool = False, seed: int = 1) -> bytes
                                             "account_uuid": "", "session_id": SESSION})},
         "max_tokens": 32000,
         "thinking": {"type": "adaptive"},
+        "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
         "output_config": {"effort": "high"},
         "stream": stream,
     }  # fmt: skip

@@ -30,6 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bodies
+import framing
 import phases
 import procs
 from loadgen import Client
@@ -224,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
             started.stop_all()
         sel_time = SELECTION_TIME[s.quick] if s.quick else max(30.0, budget.left() + 30)
         data["selection"], sel_rows = selection.finish(sel_time)
+        log("framing: one huge SSE event through the relay")
+        data["framing"] = framing.framing_phase(procs.ROUTER_SCRIPT, s.quick)
+        sel_rows += framing.framing_rows(data["framing"])
     finally:
         selection.stop()
     rows = sorted(rows + sel_rows, key=lambda r: r.section)

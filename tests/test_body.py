@@ -97,3 +97,20 @@ def test_set_model_gives_up_when_the_place_is_ambiguous() -> None:
     body = json.dumps({"messages": [turn], "model": "claude-x"}).encode()
     assert set_model(body, "claude-x", "other") is None
     assert set_model(b'{"model": "else"}', "claude-x", "other") is None
+
+
+def test_the_head_of_claude_codes_key_order_is_read_without_parsing() -> None:
+    from llmrouter.proxy.body import read_head
+
+    body = b'{"model":"claude-x","messages":[{"model":"nested","stream":false}],"stream":true}'
+    assert read_head(body).model == "claude-x" and read_head(body).stream is True
+    # a last member of a nested object, or text that looks like one, is not the root's
+    assert read_head(b'{"model":"m","x":{"stream":true}}').stream is None
+    assert read_head(b'{"model":"m","x":"a \\"stream\\":true}"}').stream is None
+    # any other order is read by the full decoder, to the same answer
+    assert read_head(b'{"stream":true,"model":"m","messages":[]}').stream is True
+    assert read_head(b'{"messages":[{"model":"n"}],"model":"m"}').model == "m"
+    assert read_head(b'{"model":"claude-\\ud800","stream":false}').model == "claude-\ud800"
+    assert read_head(b'{"model":1,"stream":"true"}').stream == "true"
+    for bad in (b"", b"[1]", b"not json", b'{"model":"m"'):
+        assert not read_head(bad).is_object

@@ -18,11 +18,13 @@ import pytest
 import yaml
 from llmrouter.config import parse_config
 from llmrouter.proxy import views
-from llmrouter.proxy.addon import MALFORMED_USER, Router, _proxy_user
+from llmrouter.proxy.addon import Router
 from llmrouter.proxy.attempt import Attempt, Ctx
 from llmrouter.proxy.dispatch import Answer, Engine, Request, provider_key
 from llmrouter.proxy.exchange import Exchange
 from llmrouter.proxy.handoff import Handoff
+from llmrouter.proxy.intake import MALFORMED_USER
+from llmrouter.proxy.intake import proxy_user as _proxy_user
 from llmrouter.proxy.journal import Journal
 from llmrouter.routing import pricing
 from llmrouter.state.latency import LatencyBook

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
 import weakref
 from collections.abc import MutableMapping, Sequence
@@ -14,9 +12,10 @@ from typing import Any
 from mitmproxy import command, connection, ctx, exceptions, flow, http
 
 from llmrouter.config import ConfigError, RouterConfig, load_config
-from llmrouter.proxy import body, journal, upstream, views
+from llmrouter.proxy import journal, upstream, views
 from llmrouter.proxy.dispatch import Answer, Engine, Request
 from llmrouter.proxy.handoff import TOKEN_HEADER, Handoff
+from llmrouter.proxy.intake import answer_error, proxy_user, read_request, response_headers
 from llmrouter.proxy.reload import ConfigWatcher
 from llmrouter.proxy.resets import StreamResets
 from llmrouter.proxy.upstream import new_session
@@ -42,45 +41,6 @@ class RouteInfo:
         self.note = note
         self.token: str | None = None
         self.display: tuple[str, bytes, list[tuple[str, str]]] | None = None
-
-
-MALFORMED_USER = "(malformed proxy credentials)"  # not a profile name: answered with a 400
-
-
-def _proxy_user(value: str | None) -> str | None:
-    """The user name of a Basic Proxy-Authorization header (the password is ignored).
-
-    A user name that is not valid UTF-8 keeps its bytes escaped, and undecodable credentials
-    give MALFORMED_USER: either way no profile has that name, so the client gets the same 400
-    as for any unknown profile instead of silently getting the default one.
-    """
-    if not value or not value.lower().startswith("basic "):
-        return None
-    try:
-        raw = base64.b64decode(value[6:].strip(), validate=True)
-    except binascii.Error:
-        return MALFORMED_USER
-    user = raw.partition(b":")[0].decode("utf-8", "backslashreplace")
-    return user or None
-
-
-def _value(v: str) -> bytes:
-    try:  # surrogateescape: the bytes of a non-UTF-8 header, as they came
-        return v.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:  # a lone surrogate of another origin
-        return v.encode("utf-8", "backslashreplace")
-
-
-def _headers(pairs: list[tuple[str, str]]) -> http.Headers:
-    return http.Headers([(_value(k), _value(v)) for k, v in pairs])
-
-
-def _error(f: http.HTTPFlow, api: apis.ApiName, status: int, message: str, code: str) -> None:
-    """Answer `f` ourselves, in its API's own error format."""
-    f.response = http.Response.make(
-        status, apis.error_body(api, status, message, code), {"content-type": "application/json"}
-    )
-    f.comment = printable(message)
 
 
 class Router:
@@ -258,7 +218,7 @@ class Router:
         self.resets.next_layer(nextlayer)
 
     def http_connect(self, f: http.HTTPFlow) -> None:
-        user = _proxy_user(f.request.headers.pop("proxy-authorization", None))
+        user = proxy_user(f.request.headers.pop("proxy-authorization", None))
         if user:
             self._users[f.client_conn] = user
 
@@ -268,7 +228,7 @@ class Router:
         # Proxy credentials select a profile; they never go upstream, routed or not. The
         # CONNECT's user names the tunnel: a Proxy-Authorization inside it counts only when
         # the CONNECT had none (and for plain-HTTP requests, which carry their own).
-        header_user = _proxy_user(f.request.headers.pop("proxy-authorization", None))
+        header_user = proxy_user(f.request.headers.pop("proxy-authorization", None))
         user = self._users.get(f.client_conn) or header_user
         if not self.index.intercepts(f.request.host, f.request.port):
             return
@@ -280,32 +240,9 @@ class Router:
             await self._route(f, route, user, header)
         except Exception as e:  # a hook that raises would fail open to the original host
             logger.exception("router: internal error")
-            _error(f, route[0], 502, f"router internal error: {type(e).__name__}", "router_error")
-
-    def _read(self, f: http.HTTPFlow, route: tuple[apis.ApiName, apis.Flavor]) -> Request | None:
-        """The flow's request as plain data, or None when it was answered with an error."""
-        api = route[0]
-        try:  # decoded within max_request_mb: a small gzip body must not inflate to gigabytes
-            content = body.decode(
-                f.request.raw_content or b"",
-                f.request.headers.get("content-encoding"),
-                ctx.options.max_request_mb * 2**20,
+            answer_error(
+                f, route[0], 502, f"router internal error: {type(e).__name__}", "router_error"
             )
-        except body.BodyError as e:
-            code = "request_too_large" if e.status == 413 else "bad_content_encoding"
-            _error(f, api, e.status, f"router: {e}", code)
-            return None
-        # Read once, for what every request needs; the attempts send these very bytes.
-        head = body.read_head(content)
-        if head.stream is not None and type(head.stream) is not bool:
-            # "true" or 1: providers differ (coerce, reject, or stream anyway). One clear 400
-            # instead: the router meters a stream by this flag and must not guess.
-            got = printable(repr(head.stream)[:40])
-            _error(f, api, 400, f"router: stream must be true or false; got {got}", "bad_stream")
-            return None
-        headers = list(f.request.headers.items(True))  # content-encoding is dropped when sent
-        return Request(f.id, f.request.method, f.request.path, headers, content, api=route[0],
-                       flavor=route[1], head=head)  # fmt: skip
 
     async def _route(
         self, f: http.HTTPFlow, route: tuple[apis.ApiName, apis.Flavor], user: str | None,
@@ -316,9 +253,9 @@ class Router:
         res = resolve(cfg, self.index, f.request.host, f.request.port, proxy_user=user,
                       header=header, default=ctx.options.router_profile)  # fmt: skip
         if res.error or res.profile is None:
-            _error(f, api, 400, f"router: {res.error or res.note}", "unknown_profile")
+            answer_error(f, api, 400, f"router: {res.error or res.note}", "unknown_profile")
             return
-        req = self._read(f, route)
+        req = read_request(f, route, ctx.options.max_request_mb * 2**20)
         if req is None:
             return
         task = asyncio.create_task(self.engine.route(cfg, res.profile, req))
@@ -328,7 +265,7 @@ class Router:
         try:
             answer = await task
         except asyncio.CancelledError:
-            _error(f, api, 499, "client closed the connection", "client_closed")
+            answer_error(f, api, 499, "client closed the connection", "client_closed")
             return
         finally:
             stop_watching()
@@ -359,7 +296,7 @@ class Router:
         else:
             if display:
                 views.show_request(f.request, display)
-            f.response = http.Response.make(answer.status, answer.body, _headers(headers))
+            f.response = http.Response.make(answer.status, answer.body, response_headers(headers))
         f.comment = views.comment(info.profile, answer, note)
         if views.failed_over(answer):
             f.marked = ":arrows_counterclockwise:"

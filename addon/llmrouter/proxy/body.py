@@ -156,8 +156,28 @@ class Head:
 NOT_JSON = Head(False, None, None)
 
 
+# The shape Claude Code sends (model first, stream last: `{"model":"...", ..., "stream":true}`)
+# is read in O(1): the first member of the root object, and its last one (a value followed by
+# the final `}` cannot be nested, and a member's quote is not escaped after `,` or `{`).
+_FIRST_MODEL = re.compile(rb'[ \t\r\n]*\{[ \t\r\n]*"model"[ \t\r\n]*:[ \t\r\n]*"((?:[^"\\]|\\.)*)"')
+_LAST_STREAM = re.compile(
+    rb'[,{][ \t\r\n]*"stream"[ \t\r\n]*:[ \t\r\n]*(true|false|null)[ \t\r\n]*\}[ \t\r\n]*\Z'
+)
+_FLAGS: dict[bytes, bool | None] = {b"true": True, b"false": False, b"null": None}
+
+
 def read_head(body: bytes) -> Head:
-    """The head of a JSON body, the rest skipped unbuilt."""
+    """The head of a JSON body, the rest skipped unbuilt (and, in Claude Code's key order,
+    not even read)."""
+    first = _FIRST_MODEL.match(body)
+    last = _LAST_STREAM.search(body, max(0, len(body) - 64)) if first else None
+    if first and last:
+        try:
+            model = json.loads(b'"' + first.group(1) + b'"')
+        except ValueError:
+            model = None
+        if isinstance(model, str):
+            return Head(True, model, _FLAGS[last.group(1)])
     try:
         h = _HEAD.decode(body)
     except msgspec.DecodeError:
