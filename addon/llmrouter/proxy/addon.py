@@ -58,6 +58,8 @@ class Router:
         self._inflight: dict[str, set[asyncio.Task[Answer]]] = {}
         self._owned_allow: list[str] | None = None
         self._configured = False  # the first configure is mitmproxy's start-up
+        self._max_request = 32 * 2**20
+        self._default_profile = ""
 
     # -- options ---------------------------------------------------------------------------
 
@@ -131,6 +133,9 @@ class Router:
                 raise exceptions.OptionsError("max_request_mb and max_response_mb must be >= 1")
             if self.engine is not None:
                 self.engine.exchange.max_response = ctx.options.max_response_mb * 2**20
+        # Read on every request: kept here, since each option read deep-copies its value.
+        self._max_request = ctx.options.max_request_mb * 2**20
+        self._default_profile = ctx.options.router_profile
         if updated & {"router_log_max_mb", "router_log_backups"} and (
             ctx.options.router_log_max_mb < 1 or ctx.options.router_log_backups < 1
         ):
@@ -251,11 +256,11 @@ class Router:
         cfg, api = self.config, route[0]
         assert cfg is not None and self.index is not None and self.engine is not None
         res = resolve(cfg, self.index, f.request.host, f.request.port, proxy_user=user,
-                      header=header, default=ctx.options.router_profile)  # fmt: skip
+                      header=header, default=self._default_profile)  # fmt: skip
         if res.error or res.profile is None:
             answer_error(f, api, 400, f"router: {res.error or res.note}", "unknown_profile")
             return
-        req = read_request(f, route, ctx.options.max_request_mb * 2**20)
+        req = read_request(f, route, self._max_request)
         if req is None:
             return
         task = asyncio.create_task(self.engine.route(cfg, res.profile, req))
