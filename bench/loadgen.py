@@ -66,10 +66,10 @@ class Client:
     def _headers(self, profile: str | None) -> dict[str, str]:
         return _HEADERS if profile is None else {**_HEADERS, "x-router-profile": profile}
 
-    async def post(self, profile: str | None = None) -> Reply:
+    async def post(self, profile: str | None = None, body: bytes = BODY) -> Reply:
         t0 = time.perf_counter()
         async with self.session.post(
-            self.url, data=BODY, headers=self._headers(profile), proxy=self.proxy
+            self.url, data=body, headers=self._headers(profile), proxy=self.proxy
         ) as resp:
             await resp.read()
             dt = time.perf_counter() - t0

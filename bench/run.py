@@ -29,6 +29,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bodies
+import framing
 import phases
 import procs
 from loadgen import Client
@@ -130,14 +132,16 @@ async def measure(s: Settings, procs: Procs, budget: Budget) -> tuple[dict[str, 
     try:
         await phases.warm_up(env, s)
         # What each later phase needs at least, so that one slow phase cannot eat the bound.
-        data["throughput"] = await phases.throughput_phase(env, s, budget, 150 if full else 12)
+        data["throughput"] = await phases.throughput_phase(env, s, budget, 250 if full else 19)
         rows += phases.throughput_rows(data["throughput"])
-        data["latency"] = await phases.latency_phase(env, s, budget, 140 if full else 11)
+        data["latency"] = await phases.latency_phase(env, s, budget, 240 if full else 18)
         rows += phases.latency_rows(data["latency"])
-        data["streaming"] = await phases.streaming_phase(env, s, budget, 130 if full else 9)
+        data["streaming"] = await phases.streaming_phase(env, s, budget, 230 if full else 16)
         rows += phases.streaming_rows(data["streaming"])
-        data["failover"] = await phases.failover_phase(env, s, budget, 120 if full else 8)
+        data["failover"] = await phases.failover_phase(env, s, budget, 220 if full else 15)
         rows += phases.failover_rows(data["failover"])
+        data["bodies"] = await bodies.bodies_phase(env, s, budget, 110 if full else 7)
+        rows += bodies.bodies_rows(data["bodies"])
         data["memory"] = await phases.memory_phase(env, s, budget)
         rows += phases.memory_rows(data["memory"])
     finally:
@@ -187,7 +191,7 @@ def machine() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smoke mode: < 30 s, fewer rounds")
+    parser.add_argument("--quick", action="store_true", help="smoke mode: < 40 s, fewer rounds")
     parser.add_argument(
         "--out",
         type=Path,
@@ -224,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
             started.stop_all()
         sel_time = SELECTION_TIME[s.quick] if s.quick else max(30.0, budget.left() + 30)
         data["selection"], sel_rows = selection.finish(sel_time)
+        log("framing: one huge SSE event through the relay")
+        data["framing"] = framing.framing_phase(procs.ROUTER_SCRIPT, s.quick)
+        sel_rows += framing.framing_rows(data["framing"])
     finally:
         selection.stop()
     rows = sorted(rows + sel_rows, key=lambda r: r.section)

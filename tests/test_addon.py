@@ -87,11 +87,22 @@ def test_user_scoping_of_interception_is_left_alone(config_path) -> None:
         assert tctx.options.allow_hosts == ["mine.example"]
 
 
-def test_bad_config_is_an_options_error_with_the_field_path(tmp_path: Path) -> None:
+def test_bad_config_is_an_options_error_with_the_field_path(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     cfg = two_profiles("http://127.0.0.1:9", "not a url")
     cfg["profiles"]["work"]["strategy"] = "fastest"
     r = Router()
     with router_context(r) as tctx:
+        # At start-up: an error line (mitmproxy exits on it), not a traceback.
+        tctx.configure(r, router_config=write(tmp_path, cfg))
+        (error,) = [x.getMessage() for x in caplog.records if x.levelname == "ERROR"]
+        assert "providers.b.base_url" in error and "profiles.work.strategy" in error
+        assert r.config is None
+        # At runtime: an OptionsError, which mitmproxy rolls back and shows.
+        good = tmp_path / "good.yaml"
+        good.write_text(yaml.safe_dump(two_profiles("http://127.0.0.1:9", "http://127.0.0.1:9")))
+        tctx.configure(r, router_config=str(good))
         with pytest.raises(exceptions.OptionsError) as e:
             tctx.configure(r, router_config=write(tmp_path, cfg))
         assert "providers.b.base_url" in str(e.value)

@@ -255,9 +255,9 @@ def test_env_default() -> None:
     assert cfg.providers["a"].api_key.get_secret_value() == "fallback"  # type: ignore[union-attr]
     cfg = parse_config(data, {"NOPE_KEY": "real"})
     assert cfg.providers["a"].api_key.get_secret_value() == "real"  # type: ignore[union-attr]
-    # an empty default is allowed
-    cfg = parse_config(cfg_with(**{"providers.a.api_key": "${NOPE_KEY:-}"}), {})
-    assert cfg.providers["a"].api_key.get_secret_value() == ""  # type: ignore[union-attr]
+    # an empty default is allowed where an empty string is
+    cfg = parse_config(cfg_with(**{"profiles.p.hosts": ["api${SUFFIX:-}.example.com"]}), {})
+    assert cfg.profiles["p"].hosts == ["api.example.com"]
 
 
 def test_unset_env_var_of_disabled_provider_is_not_an_error() -> None:

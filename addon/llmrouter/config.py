@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -48,13 +49,27 @@ __all__ = [
     "RouterConfig",
     "Strategy",
     "Timeouts",
+    "key_of",
     "load_config",
     "parse_config",
 ]
 
+MAX_FILE_BYTES = 4 * 1024 * 1024  # a profiles.yaml is a few KB; anything this big is a mistake
+MAX_NODES = 100_000  # values in the document once YAML aliases are expanded
+
 
 class ConfigError(Exception):
     """A profiles.yaml that cannot be used. The message names the bad field's path."""
+
+
+def key_of(provider: Provider) -> str | None:
+    """The key the router sends to `provider`, or None: the client's own credentials pass through.
+
+    The one place that decides "has a key": the attempt (what is sent) and the flow display
+    (what is shown) both ask it, so they cannot disagree. Validation refuses an empty key.
+    """
+    key = provider.api_key
+    return None if key is None else key.get_secret_value()
 
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
@@ -146,6 +161,10 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> RouterConfi
             if isinstance(p, dict) and p.get("enabled") is False
         }
         errors = [e for e in errors if not any(e.startswith(d) for d in disabled)]
+        for name, p in providers.items():
+            # A disabled provider's key may be unset on this machine: it is never sent.
+            if f"providers.{name}." in disabled and p.get("api_key") == "":
+                p.pop("api_key")
     if errors:
         raise ConfigError("\n".join(errors))
     try:
@@ -154,25 +173,117 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> RouterConfi
         raise ConfigError("\n".join(_format_validation(e))) from None
 
 
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> RouterConfig:
-    """Read and validate a profiles.yaml. Raises ConfigError with a readable message."""
-    path = Path(path).expanduser()
+def _read(path: Path) -> str:
+    """The file's text. Refuses what is not a regular file (a FIFO would block start-up), what
+    is too big to be a profiles.yaml, and what is not UTF-8, with the place of the bad byte."""
     try:
-        text = path.read_text(encoding="utf-8")
+        # O_NONBLOCK: opening a FIFO with no writer must not hang; fstat then refuses it.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ConfigError(f"{path}: not a regular file")
+    with os.fdopen(fd, "rb") as f:
+        try:
+            data = f.read(MAX_FILE_BYTES + 1)
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES // 1024 // 1024} MB")
     try:
-        data = yaml.safe_load(text)
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ConfigError(
+            f"{path}: not valid UTF-8 (byte 0x{data[e.start]:02x} at line {line}, "
+            f"column {column}); save the file as UTF-8"
+        ) from None
+
+
+def _check_nodes(root: yaml.Node) -> None:
+    """Refuse duplicate keys (YAML would keep the last silently) with their path and line, and
+    documents whose aliases expand past MAX_NODES values ("billion laughs")."""
+    # Each entry: (node, its parent entry, its key or index): the path is built only for an
+    # error, so a deep (or, through aliases, endless) document costs O(1) per value.
+    Entry = tuple[yaml.Node, Any, str | int | None]
+    stack: list[Entry] = [(root, None, None)]
+    checked: set[int] = set()  # an aliased node is checked once, however often it is used
+    visits = 0
+    while stack:
+        entry = stack.pop()
+        node = entry[0]
+        visits += 1
+        if visits > MAX_NODES:
+            raise ConfigError(
+                f"more than {MAX_NODES} values once YAML aliases are expanded "
+                "(aliases nested too deep)"
+            )
+        if isinstance(node, yaml.MappingNode):
+            first = id(node) not in checked
+            checked.add(id(node))
+            seen: dict[str, int] = {}
+            for key, value in node.value:
+                name = key.value if isinstance(key, yaml.ScalarNode) else "?"
+                if first and isinstance(key, yaml.ScalarNode):
+                    line = key.start_mark.line + 1
+                    if name in seen:
+                        raise ConfigError(
+                            f"{_path_of(entry) or '(top level)'}: duplicate key {name!r} at "
+                            f"line {line} (first at line {seen[name]})"
+                        )
+                    seen[name] = line
+                stack.append((value, entry, name))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((v, entry, i) for i, v in enumerate(node.value))
+
+
+def _path_of(entry: Any) -> str:
+    parts: list[str | int] = []
+    while entry is not None and entry[2] is not None:
+        parts.append(entry[2])
+        entry = entry[1]
+    path = ""
+    for part in reversed(parts):
+        path = f"{path}[{part}]" if isinstance(part, int) else _join(path, part)
+    return path
+
+
+def _parse_yaml(text: str) -> Any:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_nodes(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> RouterConfig:
+    """Read and validate a profiles.yaml. Raises ConfigError with a readable message."""
+    path = Path(path).expanduser()
+    text = _read(path)
+    try:
+        data = _parse_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise ConfigError(f"{path}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply") from None
     try:
         return parse_config(data, env)
     except ConfigError as e:
         raise ConfigError(f"{path}:\n  " + str(e).replace("\n", "\n  ")) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply") from None
 
 
 def json_schema() -> dict[str, Any]:

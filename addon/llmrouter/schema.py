@@ -113,11 +113,30 @@ class Provider(Timeouts):
             raise ValueError("must be an http:// or https:// URL with a host")
         if parts.query or parts.fragment:
             raise ValueError("must not carry a query string or fragment")
+        if "@" in parts.netloc:
+            # user:password@ would be shown in every flow and log line: keys go in api_key.
+            raise ValueError("must not carry user:password@ (put the key in api_key)")
         try:
             parts.port  # noqa: B018 - raises on a bad port
         except ValueError as e:
             raise ValueError(f"has a bad port: {e}") from None
         return v.rstrip("/")
+
+    @field_validator("api_key")
+    @classmethod
+    def _check_key(cls, v: SecretStr | None) -> SecretStr | None:
+        # An empty key would make the provider pass-through: the client's own key would go to it.
+        if v is None:
+            return v
+        key = v.get_secret_value()
+        if not key.strip():
+            raise ValueError(
+                "is empty (an empty or unset variable?); set it, or remove api_key to pass "
+                "the client's own credentials through"
+            )
+        if key != key.strip() or not key.isprintable():
+            raise ValueError("has surrounding spaces or control characters (a trailing newline?)")
+        return v
 
 
 # Checked in this order after custom routes; a profile uses only the ones it defines.

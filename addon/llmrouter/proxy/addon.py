@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
 import logging
 import weakref
 from collections.abc import MutableMapping, Sequence
@@ -18,14 +15,17 @@ from llmrouter.config import ConfigError, RouterConfig, load_config
 from llmrouter.proxy import journal, pages, upstream, views
 from llmrouter.proxy.dispatch import Answer, Engine, Request
 from llmrouter.proxy.handoff import TOKEN_HEADER, Handoff
+from llmrouter.proxy.intake import answer_error, proxy_user, read_request, response_headers
 from llmrouter.proxy.observe import Observer
 from llmrouter.proxy.reload import ConfigWatcher
+from llmrouter.proxy.resets import StreamResets
 from llmrouter.proxy.upstream import new_session
 from llmrouter.routing import pricing
 from llmrouter.routing.profiles import HostIndex, allow_hosts_patterns, resolve
 from llmrouter.routing.routes import ROUTE_HEADER
 from llmrouter.state.warmstart import warm_start
 from llmrouter.wire import apis
+from llmrouter.wire.scrub import printable, printable_lines
 
 logger = logging.getLogger("llmrouter")
 _REPO_CONFIG = Path(__file__).resolve().parents[3] / "profiles.yaml"
@@ -45,21 +45,6 @@ class RouteInfo:
         self.display: tuple[str, bytes, list[tuple[str, str]]] | None = None
 
 
-def _proxy_user(value: str | None) -> str | None:
-    """The user name of a Basic Proxy-Authorization header (the password is ignored)."""
-    if not value or not value.lower().startswith("basic "):
-        return None
-    try:
-        user = base64.b64decode(value[6:].strip(), validate=True).decode().partition(":")[0]
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return user or None
-
-
-def _headers(pairs: list[tuple[str, str]]) -> http.Headers:
-    return http.Headers([(k.encode(), v.encode("utf-8", "surrogateescape")) for k, v in pairs])
-
-
 class Router:
     def __init__(self) -> None:
         self.config: RouterConfig | None = None
@@ -68,11 +53,15 @@ class Router:
         self.handoff = Handoff()
         self.journal: journal.Journal | None = None
         self.watcher = ConfigWatcher(self._reloaded)
+        self.resets = StreamResets()
         self._users: MutableMapping[connection.Client, str] = weakref.WeakKeyDictionary()
         # Not in flow.metadata: mitmproxy serializes (-w, save) and deep-copies metadata.
         self._routes: MutableMapping[flow.Flow, RouteInfo] = weakref.WeakKeyDictionary()
         self._inflight: dict[str, set[asyncio.Task[Answer]]] = {}
         self._owned_allow: list[str] | None = None
+        self._configured = False  # the first configure is mitmproxy's start-up
+        self._max_request = 32 * 2**20
+        self._default_profile = ""
         # Pages, metrics, LLM view, stream copies, TLS hints: a child addon (mitmproxy loads it).
         self.observer = Observer(self._status, self._intercepts)
         self.addons = [self.observer]
@@ -94,10 +83,37 @@ class Router:
         )
         loader.add_option("router_log_backups", int, 5, "Rotated JSONL files to keep.")
         loader.add_option(
-            "router_profile", str, "default", "Profile for hosts it serves when none is named."
+            "router_profile",
+            str,
+            "",
+            "Profile for requests that name none, when it serves their host. Empty: the first "
+            "profile in the file that serves the host.",
+        )
+        loader.add_option(
+            "max_request_mb",
+            int,
+            32,
+            "Largest routed request body, once decoded (MB); larger ones get a 413.",
+        )
+        loader.add_option(
+            "max_response_mb",
+            int,
+            64,
+            "Largest answer the router buffers (MB): a whole non-streamed answer, or one SSE "
+            "event. Larger is a failed attempt, and the next provider is tried.",
         )
 
     def configure(self, updated: set[str]) -> None:
+        first, self._configured = not self._configured, True
+        try:
+            self._configure(updated)
+        except exceptions.OptionsError as e:
+            if not first:
+                raise  # a change at runtime: mitmproxy rolls it back and shows the message
+            # Start-up: one clean error line, no traceback; mitmproxy exits on it (status 1).
+            logger.error(printable_lines(str(e)))
+
+    def _configure(self, updated: set[str]) -> None:
         if "router_config" in updated:
             try:
                 cfg = load_config(ctx.options.router_config)
@@ -105,20 +121,26 @@ class Router:
                 raise exceptions.OptionsError(f"router_config: {e}") from None
             self._use(cfg)
             self.watcher.watch(ctx.options.router_config)
-            logger.info(f"router: {ctx.options.router_config}: profiles {', '.join(cfg.profiles)}; "
-                        f"routing {', '.join(cfg.intercepted_hosts())}")  # fmt: skip
+            hosts = ", ".join(cfg.intercepted_hosts())
+            where = f"{ctx.options.router_config}: profiles {', '.join(cfg.profiles)}"
+            logger.info(printable(f"router: {where}; routing {hosts}"))
         if "termlog_verbosity" in updated:
             # mitmproxy's root logger is at DEBUG and each record costs a round through every
             # addon, so the router's per-request debug lines are made only when shown.
             debug = ctx.options.termlog_verbosity == "debug"
             logger.setLevel(logging.DEBUG if debug else logging.INFO)
-        if "router_profile" in updated or "router_config" in updated:
-            assert self.config is not None
-            if ctx.options.router_profile not in self.config.profiles:
-                known = ", ".join(self.config.profiles)
-                raise exceptions.OptionsError(
-                    f"router_profile: no profile {ctx.options.router_profile!r}; known: {known}"
-                )
+        if ("router_profile" in updated or "router_config" in updated) and self.config:
+            problem = _profile_problem(self.config, ctx.options.router_profile)
+            if problem:
+                raise exceptions.OptionsError(problem)
+        if updated & {"max_request_mb", "max_response_mb"}:
+            if ctx.options.max_request_mb < 1 or ctx.options.max_response_mb < 1:
+                raise exceptions.OptionsError("max_request_mb and max_response_mb must be >= 1")
+            if self.engine is not None:
+                self.engine.exchange.max_response = ctx.options.max_response_mb * 2**20
+        # Read on every request: kept here, since each option read deep-copies its value.
+        self._max_request = ctx.options.max_request_mb * 2**20
+        self._default_profile = ctx.options.router_profile
         if updated & {"router_log_max_mb", "router_log_backups"} and (
             ctx.options.router_log_max_mb < 1 or ctx.options.router_log_backups < 1
         ):
@@ -132,6 +154,7 @@ class Router:
             self._manage_allow_hosts()
 
     def _use(self, cfg: RouterConfig) -> None:
+        """Start using `cfg`; the caller has checked it (load_config, _profile_problem)."""
         self.config, self.index = cfg, HostIndex(cfg)
         if self.engine is not None:
             self.engine.apply_config(cfg)
@@ -170,6 +193,7 @@ class Router:
 
     async def running(self) -> None:
         self.engine = Engine(new_session(), self._write)
+        self.engine.exchange.max_response = ctx.options.max_response_mb * 2**20
         if self.config is not None:
             self.engine.apply_config(self.config)
         await self.handoff.start()
@@ -192,22 +216,31 @@ class Router:
             self.journal = None
 
     def _reloaded(self, cfg: RouterConfig) -> None:
+        """A new config from the watcher or router.reload; raises ConfigError to refuse it."""
+        problem = _profile_problem(cfg, ctx.options.router_profile)
+        if problem:  # the same rule as at start-up
+            raise ConfigError(problem)
         self._use(cfg)
         self._manage_allow_hosts()
 
     # -- hooks -------------------------------------------------------------------------------
 
+    def next_layer(self, nextlayer: Any) -> None:
+        self.resets.next_layer(nextlayer)
+
     def http_connect(self, f: http.HTTPFlow) -> None:
-        user = _proxy_user(f.request.headers.pop("proxy-authorization", None))
+        user = proxy_user(f.request.headers.pop("proxy-authorization", None))
         if user:
             self._users[f.client_conn] = user
 
     async def request(self, f: http.HTTPFlow) -> None:
         if f.response is not None or self.config is None or self.index is None:
             return
-        # Proxy credentials select a profile; they never go upstream, routed or not.
-        user = _proxy_user(f.request.headers.pop("proxy-authorization", None))
-        user = user or self._users.get(f.client_conn)
+        # Proxy credentials select a profile; they never go upstream, routed or not. The
+        # CONNECT's user names the tunnel: a Proxy-Authorization inside it counts only when
+        # the CONNECT had none (and for plain-HTTP requests, which carry their own).
+        header_user = proxy_user(f.request.headers.pop("proxy-authorization", None))
+        user = self._users.get(f.client_conn) or header_user
         if not self.index.intercepts(f.request.host, f.request.port):
             return
         header = f.request.headers.pop("x-router-profile", None)
@@ -219,8 +252,9 @@ class Router:
             await self._route(f, route, user, header, named)
         except Exception as e:  # a hook that raises would fail open to the original host
             logger.exception("router: internal error")
-            body = apis.error_body(route[0], 502, f"router internal error: {type(e).__name__}")
-            f.response = http.Response.make(502, body, {"content-type": "application/json"})
+            answer_error(
+                f, route[0], 502, f"router internal error: {type(e).__name__}", "router_error"
+            )
 
     async def _route(
         self, f: http.HTTPFlow, route: tuple[apis.ApiName, apis.Flavor], user: str | None,
@@ -229,30 +263,25 @@ class Router:
         cfg, api = self.config, route[0]
         assert cfg is not None and self.index is not None and self.engine is not None
         res = resolve(cfg, self.index, f.request.host, f.request.port, proxy_user=user,
-                      header=header, default=ctx.options.router_profile)  # fmt: skip
+                      header=header, default=self._default_profile)  # fmt: skip
         if res.error or res.profile is None:
-            body = apis.error_body(api, 400, f"router: {res.error or res.note}", "unknown_profile")
-            f.response = http.Response.make(400, body, {"content-type": "application/json"})
-            f.comment = f"router: {res.error or res.note}"
+            answer_error(f, api, 400, f"router: {res.error or res.note}", "unknown_profile")
             return
-        content = f.request.get_content(strict=False) or b""
-        try:
-            payload = json.loads(content)
-        except ValueError:
-            payload = None
-        req = Request(f.id, f.request.method, f.request.path, list(f.request.headers.items(True)),
-                      content, payload if isinstance(payload, dict) else None, *route)  # fmt: skip
+        req = read_request(f, route, self._max_request)
+        if req is None:
+            return
         req.route_header = named
         task = asyncio.create_task(self.engine.route(cfg, res.profile, req))
         tasks = self._inflight.setdefault(f.client_conn.id, set())
         tasks.add(task)
+        stop_watching = self.resets.watch(f, task.cancel)  # an HTTP/2 RST_STREAM
         try:
             answer = await task
         except asyncio.CancelledError:
-            body = apis.error_body(api, 499, "client closed the connection")
-            f.response = http.Response.make(499, body, {"content-type": "application/json"})
+            answer_error(f, api, 499, "client closed the connection", "client_closed")
             return
         finally:
+            stop_watching()
             tasks.discard(task)
             if not tasks:
                 self._inflight.pop(f.client_conn.id, None)
@@ -280,7 +309,7 @@ class Router:
         else:
             if display:
                 views.show_request(f.request, display)
-            f.response = http.Response.make(answer.status, answer.body, _headers(headers))
+            f.response = http.Response.make(answer.status, answer.body, response_headers(headers))
         f.comment = views.comment(info.profile, answer, note)
         if views.failed_over(answer):
             f.marked = views.FAILOVER_MARK
@@ -304,6 +333,7 @@ class Router:
             self.handoff.release(info.token)
 
     def client_disconnected(self, client: connection.Client) -> None:
+        self.resets.client_disconnected(client)
         for task in self._inflight.pop(client.id, ()):
             task.cancel()  # stop attempts nobody will read
 
@@ -341,9 +371,18 @@ class Router:
         """Reload router_config now; a bad file keeps the last good config."""
         try:
             cfg = load_config(ctx.options.router_config)
+            self._reloaded(cfg)
         except ConfigError as e:
-            logger.error(f"router: config not reloaded, keeping the last good one:\n{e}")
+            logger.error(
+                printable_lines(f"router: config not reloaded, keeping the last good one:\n{e}")
+            )
             return f"not reloaded (kept the last good config):\n{e}"
-        self._reloaded(cfg)
         logger.info(f"router: reloaded {ctx.options.router_config}")
         return f"reloaded {ctx.options.router_config}: {len(cfg.profiles)} profiles"
+
+
+def _profile_problem(cfg: RouterConfig, name: str) -> str | None:
+    """Why `router_profile` cannot be used with `cfg`: only a name that is set and unknown."""
+    if not name or name in cfg.profiles:
+        return None
+    return f"router_profile: no profile {name!r}; known: {', '.join(cfg.profiles)}"

@@ -116,13 +116,19 @@ class Attempt:
         }
 
     def summary(self) -> str:
-        """`a 503 12ms`, `b connect_error 3ms (connection refused)`: for comments and errors."""
+        """`a 503 12ms`, `b connect_error 3ms (connection refused)`, `c 200 timeout 15001ms
+        (response body not complete within 15s)`: for comments and errors."""
         what = str(self.status) if self.status is not None else str(self.outcome)
-        if self.outcome in (Outcome.TRUNCATED, Outcome.INBAND_ERROR, Outcome.TIMEOUT):
-            what = f"{what} {self.outcome}" if self.status is not None else what
+        # Failed after its headers (a broken or slow body, a stream error): the status alone
+        # would read like a success.
+        late = self.status is not None and self.outcome not in (
+            None, Outcome.OK, Outcome.HTTP_ERROR,
+        )  # fmt: skip
+        if late:
+            what = f"{what} {self.outcome}"
         ms = self.total_ms
         text = f"{self.provider} {what} {ms:.0f}ms" if ms is not None else f"{self.provider} {what}"
-        if self.error and self.status is None:
+        if self.error and (self.status is None or late):
             text += f" ({self.error})"
         return text
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from llmrouter.config import Provider, RouterConfig
+from llmrouter.config import Provider, RouterConfig, key_of
 from llmrouter.proxy.attempt import Attempt, Ctx
 from llmrouter.proxy.exchange import Answer, Exchange, Request
 from llmrouter.proxy.planning import Leg, Plan, Planner
@@ -28,6 +28,7 @@ from llmrouter.state.latency import LatencyBook
 from llmrouter.wire import apis
 from llmrouter.wire.apis import ApiName, Usage
 from llmrouter.wire.outcome import Failure, Outcome, failure_of
+from llmrouter.wire.scrub import Scrubber, cap, model_name, printable
 
 __all__ = ["Answer", "Engine", "Request", "provider_key"]
 
@@ -40,8 +41,8 @@ def provider_key(name: str, provider: Provider) -> str:
 
 
 def _key_hash(provider: Provider) -> str | None:
-    key = provider.api_key
-    return hashlib.sha256(key.get_secret_value().encode()).hexdigest() if key else None
+    key = key_of(provider)
+    return hashlib.sha256(key.encode()).hexdigest() if key is not None else None
 
 
 class Engine:
@@ -60,6 +61,7 @@ class Engine:
         self.selector = selector or Selector()
         self.mixes: dict[str, pricing.Mix] = {}
         self._key_hashes: dict[str, str | None] = {}
+        self.scrub = Scrubber(())
         self.exchange = Exchange(session, self.health, self.latency, self._end)
         self.planner = Planner(self.health, self.latency, self.selector, self.mixes, provider_key)
 
@@ -77,6 +79,8 @@ class Engine:
         self._key_hashes = keys
         self.health.retain(keys)
         self.latency.retain(keys)
+        self.scrub = Scrubber(k for p in cfg.providers.values() if (k := key_of(p)) is not None)
+        self.exchange.scrub = self.scrub
 
     # -- the attempt loop --------------------------------------------------------------------
 
@@ -88,7 +92,8 @@ class Engine:
             return self._refuse(req, plan)
         sel = plan.leg.selection
         deadline = started + (plan.policy.deadline or cfg.deadline(profile))
-        ctx = Ctx(req.id, pname, plan.policy.strategy, req.api, req.model, req.stream, deadline)
+        ctx = Ctx(req.id, pname, plan.policy.strategy, req.api, model_name(req.model), req.stream,
+                  deadline)  # fmt: skip
         ctx.candidates, ctx.reason, ctx.skipped = list(sel.order), sel.reason, list(plan.skipped)
         ctx.route, ctx.route_reason = plan.decision.route, plan.decision.reason
         ctx.conversation = plan.conversation.base if plan.conversation else None
@@ -224,7 +229,8 @@ class Engine:
         headers = [("content-type", "application/json")]
         if recovery:
             headers.append(("retry-after", str(math.ceil(recovery))))
-        return Answer(status, headers, apis.error_body(api, status, msg), None, attempts, sel)
+        body = apis.error_body(api, status, self.scrub.text(msg))
+        return Answer(status, headers, body, None, attempts, sel)
 
     def _end(
         self,
@@ -236,6 +242,8 @@ class Engine:
         ended: float | None = None,
     ) -> None:
         """An attempt really ended: feed health, latency and the mix, then write its line."""
+        if error is not None:  # may quote a provider: no key, no control characters, short
+            error = printable(cap(self.scrub.text(error), 300))
         att.end(outcome, error, ended)
         now = time.monotonic()
         failure = failure if failure is not None else failure_of(outcome, att.status)
@@ -271,8 +279,15 @@ class Engine:
     def _write_line(self, att: Attempt) -> None:
         self.write(att.record())
         c, decision = att.ctx, ""
-        if not c.logged:  # one line, not two: each costs ~0.3 ms in mitmproxy's log dispatch
+        # A first attempt that simply succeeded is the common case: its line is a debug line
+        # (each info line costs ~0.3 ms in mitmproxy's log dispatch). Anything that failed
+        # over, skipped a provider or failed stays at info.
+        plain = att.n == 1 and att.outcome is Outcome.OK and not c.skipped
+        level = logging.DEBUG if plain else logging.INFO
+        if not logger.isEnabledFor(level):
+            return
+        if not c.logged:  # one line, not two: the decision rides on the first attempt's line
             c.logged = True
             where = f"{c.profile}/{c.route}" if c.route else c.profile
             decision = f"{where}/{c.strategy} -> {', '.join(c.candidates)} ({c.reason}) | "
-        logger.info(f"router: {att.ctx.request_id[:8]} {decision}{att.line()}")
+        logger.log(level, printable(f"router: {c.request_id[:8]} {decision}{att.line()}"))

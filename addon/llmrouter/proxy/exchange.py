@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from llmrouter.config import Provider
+from llmrouter.config import Provider, key_of
 from llmrouter.proxy import upstream
 from llmrouter.proxy.attempt import Attempt
+from llmrouter.proxy.body import Head, parse_object, read_head, set_model
 from llmrouter.proxy.relay import Relay, RelayEnd, hold_until_commit
 from llmrouter.routing.strategies import Selection
 from llmrouter.state.health import HealthBook, parse_retry_after
@@ -26,37 +27,67 @@ from llmrouter.state.latency import LatencyBook
 from llmrouter.wire import apis
 from llmrouter.wire.apis import ApiName, Flavor
 from llmrouter.wire.outcome import Failure, Outcome, classify_status, failure_of
+from llmrouter.wire.scrub import Scrubber, model_name
 from llmrouter.wire.sse import StreamMeter
 
 if TYPE_CHECKING:
     from llmrouter.proxy.planning import Plan
 
+# Bytes a stream may send before its first content event: lifecycle events are small (an
+# OpenAI response.created echoes the instructions and tools: still far below this).
+HOLD_LIMIT = 8 * 2**20
+
 # (attempt, outcome, error, failure, retry_after, ended): the engine's bookkeeping at an end
 EndFn = Callable[..., None]
 
 
-@dataclass(slots=True)
+_LAZY: Any = object()  # the payload is parsed on first use
+
+
 class Request:
-    """An inference request, as plain data taken from the flow."""
+    """An inference request, as plain data taken from the flow.
 
-    id: str
-    method: str
-    path: str  # with the query string
-    headers: list[tuple[str, str]]  # the client's, minus hop-by-hop and router headers
-    body: bytes
-    payload: dict[str, Any] | None
-    api: ApiName
-    flavor: Flavor
-    route_header: str | None = None  # X-Router-Route, taken off the headers
+    Its JSON body is read once for what every request needs (`model`, `stream`: the head);
+    the whole `payload` is parsed only if something asks for it, since a full parse of a
+    500 KB body costs more CPU than mitmproxy spends on the whole request.
+    """
+
+    __slots__ = ("_payload", "api", "body", "flavor", "headers", "id", "method", "model",
+                 "path", "route_header", "stream")  # fmt: skip
+
+    def __init__(
+        self,
+        id: str,
+        method: str,
+        path: str,  # with the query string
+        headers: list[tuple[str, str]],  # the client's, minus hop-by-hop and router headers
+        body: bytes,
+        payload: dict[str, Any] | None = _LAZY,
+        api: ApiName = "anthropic",
+        flavor: Flavor = "anthropic",
+        head: Head | None = None,
+    ) -> None:
+        self.id, self.method, self.path, self.headers, self.body = id, method, path, headers, body
+        self.api, self.flavor = api, flavor
+        self.route_header: str | None = None  # X-Router-Route, taken off the headers
+        self._payload = payload
+        if payload is _LAZY:
+            head = head or read_head(body)
+            self.model = head.model
+            self.stream = head.stream is True
+            if not head.is_object:
+                self._payload = None
+        else:
+            m = payload.get("model") if payload else None
+            self.model = m if isinstance(m, str) else None
+            self.stream = bool(payload and payload.get("stream") is True)
 
     @property
-    def model(self) -> str | None:
-        m = self.payload.get("model") if self.payload else None
-        return m if isinstance(m, str) else None
-
-    @property
-    def stream(self) -> bool:
-        return bool(self.payload and self.payload.get("stream") is True)
+    def payload(self) -> dict[str, Any] | None:
+        """The whole JSON body (None when it is not an object), parsed on first use."""
+        if self._payload is _LAZY:
+            self._payload = parse_object(self.body)
+        return self._payload
 
 
 @dataclass(slots=True)
@@ -81,10 +112,12 @@ class Exchange:
         self.health = health
         self.latency = latency
         self._end = end
+        self.scrub = Scrubber(())  # every configured key: set by the engine on each config
+        self.max_response = 64 * 2**20  # bytes of a buffered answer (max_response_mb)
 
     def _request_headers(self, req: Request, prov: Provider) -> list[tuple[str, str]]:
         headers = upstream.forward_headers(req.headers)
-        key = prov.api_key.get_secret_value() if prov.api_key else None
+        key = key_of(prov)
         if key is not None:
             client = {k.lower() for k, _ in headers}
             name = apis.auth_header_for(prov.api, client, prov.auth_header)
@@ -94,17 +127,25 @@ class Exchange:
         headers.append(("accept-encoding", "identity" if req.stream else "gzip, deflate"))
         return headers
 
+    def _body_for(self, req: Request, model: str | None) -> bytes:
+        """The body with `model` in it: the client's bytes when the model is unchanged, else
+        changed in place; re-serialized only when the place is ambiguous."""
+        if model == req.model or req.model is None:
+            return req.body
+        body = set_model(req.body, req.model, model) if model is not None else None
+        if body is None and req.payload is not None:  # the place was ambiguous: rebuild it
+            # ASCII escapes: a lone surrogate from the client must not break the encode.
+            body = json.dumps({**req.payload, "model": model}).encode()
+        return body if body is not None else req.body
+
     async def run(
         self, t: dict[str, float], prov: Provider, req: Request, att: Attempt, model: str | None
     ) -> tuple[Answer | None, bool]:
         """Returns (answer, retry): the answer is final unless retry; a retryable HTTP error's
         answer is kept in case every candidate fails. `model` is the model to send (the
         route's policy decides it: route > provider `models` > requested)."""
-        att.model = model
-        body = req.body
-        if att.model != req.model and req.payload is not None:
-            # ASCII escapes: a lone surrogate from a client's JSON must not break the encode.
-            body = json.dumps({**req.payload, "model": att.model}).encode()
+        att.model = model_name(model)
+        body = self._body_for(req, model)
         att.url = apis.upstream_url(prov.base_url, prov.api, req.path)
         att.sent_body = body
         att.price_ref = (prov.price, prov.base_url)
@@ -128,27 +169,20 @@ class Exchange:
             return None, True
         att.status = resp.status
         att.ttfb = time.monotonic()
-        headers = upstream.forward_headers(resp.headers.items())
+        headers = upstream.response_headers(resp.headers.items())
         outcome, retryable, failure = classify_status(resp.status)
         try:
             if retryable:
-                body = await self._error_body(resp, att)
-                lower = {k.lower(): v for k, v in headers}
-                retry_after = parse_retry_after(lower, time.time())
-                error = f"HTTP {resp.status}"
-                if failure is Failure.AUTH and prov.api_key is None:
-                    # The client's own credentials were refused: not the provider's fault.
-                    failure, error = Failure.NONE, error + " (the client's credentials)"
-                elif failure is Failure.AUTH:
-                    error += " (auth: check the provider's key)"
-                self._end(att, outcome, error, failure, retry_after)
-                return Answer(resp.status, headers, body), True
+                return await self._retryable(resp, headers, prov, att, outcome, failure)
             ctype = resp.headers.get("content-type", "")
-            if req.stream and outcome is Outcome.OK and ctype.startswith("text/event-stream"):
+            sse = ctype.startswith("text/event-stream")
+            if req.stream and outcome is Outcome.OK and sse:
                 return await self._stream(t, req, resp, headers, att)
-            body = await upstream.read_body(
-                resp, max(0.001, att.ctx.deadline_at - time.monotonic())
-            )
+            # The whole answer within response_timeout of sending: silence or a trickle fails
+            # over like a missing answer.
+            now = time.monotonic()
+            within = min(att.ctx.deadline_at, att.t0 + t["response_timeout"]) - now
+            body = await upstream.read_body(resp, max(0.001, within), cap=self.max_response)
         except asyncio.CancelledError:
             resp.close()
             self._end(att, Outcome.CLIENT_CLOSED, "client went away")
@@ -157,11 +191,59 @@ class Exchange:
             resp.close()
             self._end(att, *upstream.describe(e))
             return None, True
+        if outcome is Outcome.OK and sse:  # a stream the client did not ask for, read whole
+            return self._buffered_stream(req, resp.status, headers, body, att)
         if outcome is Outcome.OK:
             att.usage = apis.usage_from_body(req.api, body)
+        else:  # a final 4xx: shown to the client as the provider gave it, minus our keys
+            headers, body = self.scrub.headers(headers), self.scrub.bytes(body)
         att.final = True
         self._end(att, outcome, None if outcome is Outcome.OK else f"HTTP {resp.status}")
         return Answer(resp.status, headers, body), False
+
+    async def _retryable(
+        self,
+        resp: aiohttp.ClientResponse,
+        headers: list[tuple[str, str]],
+        prov: Provider,
+        att: Attempt,
+        outcome: Outcome,
+        failure: Failure,
+    ) -> tuple[Answer | None, bool]:
+        body = await self._error_body(resp, att)
+        status = resp.status
+        error = f"HTTP {status}"
+        if status < 400:
+            # A redirect is never followed nor passed on: its Location would take the prompt
+            # (and the SDK's key) straight to another host, past the router.
+            self._end(att, outcome, error + " (redirect, not followed)", failure)
+            return None, True
+        lower = {k.lower(): v for k, v in headers}
+        retry_after = parse_retry_after(lower, time.time())
+        if failure is Failure.AUTH and key_of(prov) is None:
+            # The client's own credentials were refused: not the provider's fault.
+            failure, error = Failure.NONE, error + " (the client's credentials)"
+        elif failure is Failure.AUTH:
+            error += " (auth: check the provider's key)"
+        self._end(att, outcome, error, failure, retry_after)
+        return Answer(status, self.scrub.headers(headers), self.scrub.bytes(body)), True
+
+    def _buffered_stream(
+        self, req: Request, status: int, headers: list[tuple[str, str]], body: bytes, att: Attempt
+    ) -> tuple[Answer | None, bool]:
+        """An SSE answer to a request that did not ask to stream: its in-band error or missing
+        end is a failure like any other (nothing reached the client yet), never an `ok`."""
+        meter = StreamMeter(req.api, req.flavor if req.flavor != "none" else "chat")
+        meter.feed(body)
+        meter.feed(b"\n\n")  # a last event without its blank line still counts
+        att.usage = meter.usage
+        if meter.error or not meter.finished:
+            why = f"in-band {meter.error}" if meter.error else "stream ended without a final event"
+            self._end(att, Outcome.INBAND_ERROR, why)
+            return None, True
+        att.final = True
+        self._end(att, Outcome.OK, None)
+        return Answer(status, headers, body), False
 
     async def _error_body(self, resp: aiohttp.ClientResponse, att: Attempt) -> bytes:
         try:
@@ -183,7 +265,8 @@ class Exchange:
         """Hold lifecycle events until the first content event (the commit point)."""
         meter = StreamMeter(req.api, req.flavor)
         limit = min(t["first_token_timeout"], att.ctx.deadline_at - time.monotonic())
-        held, error = await hold_until_commit(resp, meter, limit)
+        cap = min(HOLD_LIMIT, self.max_response)
+        held, error = await hold_until_commit(resp, meter, limit, cap)
         if error is not None:
             resp.close()
             self._end(att, *error)
@@ -192,7 +275,7 @@ class Exchange:
             resp.close()
             att.usage, att.final = meter.usage, True
             self._end(att, Outcome.OK, None)
-            return Answer(att.status or 200, headers, held), False
+            return Answer(att.status or 200, headers, b"".join(held)), False
         att.ttft, att.final = time.monotonic(), True
         if att.probe:
             self.health.probe_passed(att.key)
@@ -202,7 +285,6 @@ class Exchange:
             att.usage, att.bytes, att.content_events = meter.usage, end.bytes, meter.content_events
             self._end(att, end.outcome, end.error, failure_of(end.outcome), ended=end.ended)
 
-        relay = Relay(
-            resp, resp.status, headers, held, meter, req.flavor, t["idle_timeout"], on_end
-        )
+        relay = Relay(resp, resp.status, headers, held, meter, req.flavor, t["idle_timeout"],
+                      on_end, self.max_response)  # fmt: skip
         return Answer(resp.status, headers, relay=relay), False

@@ -13,18 +13,54 @@ import contextlib
 import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
 from llmrouter.proxy.relay import Relay
 
 TOKEN_HEADER = "x-router-handoff"
+HEADER_TIMEOUT = 10.0  # mitmproxy sends a request's headers at once; anyone else is cut off
 logger = logging.getLogger(__name__)
 
 
+class _Server(web.Server):
+    """aiohttp's low-level server, where a connection must send a complete request head
+    within `header_timeout` (the first request here; later ones by aiohttp's keep-alive
+    timeout, which closes a connection whose next request is not complete in time)."""
+
+    def __init__(
+        self, handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]],
+        header_timeout: float, **kwargs: Any,
+    ) -> None:  # fmt: skip
+        super().__init__(self._serve, keepalive_timeout=header_timeout, **kwargs)
+        self._inner = handler
+        self._header_timeout = header_timeout
+        self._waiting: set[RequestHandler] = set()  # connections with no request head yet
+
+    def __call__(self) -> RequestHandler:
+        proto = super().__call__()
+        self._waiting.add(proto)
+        asyncio.get_running_loop().call_later(self._header_timeout, self._check, proto)
+        return proto
+
+    def _check(self, proto: RequestHandler) -> None:
+        if proto in self._waiting:
+            self._waiting.discard(proto)
+            if proto.transport is not None:
+                proto.force_close()  # no complete request head in time: a half-sent request
+
+    async def _serve(self, request: web.BaseRequest) -> web.StreamResponse:
+        self._waiting.discard(request.protocol)  # type: ignore[arg-type]
+        return await self._inner(request)
+
+
 class Handoff:
-    def __init__(self, ttl: float = 30.0) -> None:
+    def __init__(self, ttl: float = 30.0, header_timeout: float = HEADER_TIMEOUT) -> None:
         self.ttl = ttl
+        self.header_timeout = header_timeout
         self.port = 0
         self._parked: dict[str, tuple[Relay, float]] = {}
         self._active = 0
@@ -38,7 +74,9 @@ class Handoff:
 
     async def start(self) -> int:
         # handler_cancellation: a client that goes away cancels the relay, which frees upstream.
-        server = web.Server(self._handle, handler_cancellation=True, access_log=None)
+        server = _Server(
+            self._handle, self.header_timeout, handler_cancellation=True, access_log=None
+        )
         self._runner = web.ServerRunner(server, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)

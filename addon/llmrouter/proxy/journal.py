@@ -1,17 +1,19 @@
 """The JSONL attempt log: one JSON object per line, one line per attempt.
 
-Each line is written whole by one write and flush (stdlib RotatingFileHandler, which rotates by
-size and serialises writers with its lock), so concurrent flows never interleave and a crash
-never leaves half a line. The write goes to the page cache: microseconds, not worth the writer
-thread we had, whose wake-up per line cost ~0.3 ms of the event loop's time (docs/BENCHMARKS.md).
+Each line is written whole by one os.write to a file opened O_APPEND, under a lock that also
+serialises the rotation by size, so concurrent flows never interleave and a crash never leaves
+half a line. The write goes to the page cache: microseconds. (A writer thread cost ~0.3 ms of
+the event loop per line, and the logging machinery of RotatingFileHandler tens of µs:
+docs/BENCHMARKS.md.) Files are created 0600, as mitmproxy does its CA key: the lines tell who
+used which provider and model, when, at what cost.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import logging
-import logging.handlers
 import os
+import threading
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Any
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 DEFAULT_BACKUPS = 5
+_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
 
 
 class Journal:
@@ -28,21 +31,46 @@ class Journal:
         self.path = Path(path).expanduser()
         self.max_bytes, self.backups = max_bytes, backups
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(
-            self.path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
-        )
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        # A private logger outside the logging tree: lines never reach mitmproxy's own log.
-        self._logger = logging.Logger("llmrouter.journal")
-        self._logger.propagate = False
-        self._logger.addHandler(handler)
-        self._handler = handler
+        self._lock = threading.Lock()
+        self._fd = -1
+        self._size = 0
+        self._open()
+
+    def _open(self) -> None:
+        self._fd = os.open(self.path, _FLAGS, 0o600)
+        st = os.fstat(self._fd)
+        if st.st_mode & 0o077:  # left readable by an older version: tighten it
+            with contextlib.suppress(OSError):  # not ours to change: keep logging
+                os.fchmod(self._fd, 0o600)
+        self._size = st.st_size
+
+    def _rotate(self) -> None:
+        os.close(self._fd)
+        for i in range(self.backups - 1, 0, -1):
+            src = self.path.with_name(f"{self.path.name}.{i}")
+            if src.exists():
+                os.replace(src, self.path.with_name(f"{self.path.name}.{i + 1}"))
+        os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+        self._open()
 
     def write(self, record: dict[str, Any]) -> None:
-        self._logger.info(json.dumps(record, separators=(",", ":"), ensure_ascii=False))
+        # ASCII escapes: any valid JSON string (a lone surrogate included) survives the write.
+        data = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+        with self._lock:
+            if self._fd < 0:
+                return
+            if self._size and self._size + len(data) > self.max_bytes:
+                self._rotate()
+            view = memoryview(data)
+            while view:  # a regular file takes it in one write; a short one is finished
+                view = view[os.write(self._fd, view) :]
+            self._size += len(data)
 
     def close(self) -> None:
-        self._handler.close()
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
 
 
 def tail(

@@ -30,6 +30,7 @@ from llmrouter.routing.strategies import Candidate, Selection, Selector
 from llmrouter.state.health import HealthBook
 from llmrouter.state.latency import LatencyBook
 from llmrouter.wire import apis
+from llmrouter.wire.scrub import model_name
 
 KeyFn = Callable[[str, Provider], str]  # dispatch.provider_key: the health/latency book key
 History = tuple[str, int, int]  # usage thread key, body bytes, messages
@@ -266,13 +267,13 @@ class Planner:
             key = self.key(n, p)
             weight = policy.weights.get(n, p.weight)
             c = Candidate(n, self.health.available(key, now), p.enabled, weight)
-            if strategy == "least-latency":
-                s = self.latency.get(key, policy.model_for(p, req.model), req.stream)
+            if strategy == "least-latency":  # the books key models capped, like the attempt's
+                s = self.latency.get(key, model_name(policy.model_for(p, req.model)), req.stream)
                 if s is not None:
                     warm = s.warm(wall, profile.min_samples)
                     c = Candidate(n, c.healthy, p.enabled, weight, s.p50, warm, s.count)
             elif strategy == "least-cost":
-                model = policy.model_for(p, req.model)
+                model = model_name(policy.model_for(p, req.model))
                 price = pricing.price_of(model, p.price, p.base_url)
                 if price is not None:
                     blend = pricing.blended(price, *shares)

@@ -28,6 +28,8 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
 
 
 class ConfigWatcher:
+    """Reloads the file on change. `on_change` may refuse a config by raising ConfigError."""
+
     def __init__(self, on_change: Callable[[RouterConfig], None]) -> None:
         self._on_change = on_change
         self._path: Path | None = None
@@ -45,7 +47,8 @@ class ConfigWatcher:
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # Whatever ended the task must not skip the rest of the shutdown.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
 
     async def _poll(self) -> None:
@@ -60,9 +63,13 @@ class ConfigWatcher:
             self._stamp = stamp
             try:
                 cfg = await asyncio.to_thread(load_config, path)
+                if path != self._path:
+                    continue  # router_config changed meanwhile: that file was loaded already
+                self._on_change(cfg)
             except ConfigError as e:
                 logger.error(f"router: config not reloaded, keeping the last good one:\n{e}")
                 continue
-            if path == self._path:
-                self._on_change(cfg)
-                logger.info(f"router: reloaded {path}")
+            except Exception:  # the watcher must outlive any bad edit
+                logger.exception("router: config not reloaded, keeping the last good one")
+                continue
+            logger.info(f"router: reloaded {path}")

@@ -71,6 +71,16 @@ def forward_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]
     return [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
 
 
+def response_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """A provider's headers as the client may see them: no framing headers, and no x-router-*
+    of its own (the router adds the real ones; the client would see two values)."""
+    return [
+        (k, v)
+        for k, v in headers
+        if (low := k.lower()) not in HOP_BY_HOP and not low.startswith("x-router-")
+    ]
+
+
 def describe(e: BaseException) -> tuple[Outcome, str]:
     """A short, secret-free description of why an attempt failed."""
     if isinstance(e, AttemptError):
@@ -125,18 +135,32 @@ async def send(
         raise AttemptError(Outcome.TIMEOUT, f"no connection within {connect_timeout:g}s") from None
 
 
-async def read_body(resp: aiohttp.ClientResponse, within: float, limit: int | None = None) -> bytes:
-    """The whole body (or its first `limit` bytes) within `within` seconds."""
+async def read_body(
+    resp: aiohttp.ClientResponse, within: float, limit: int | None = None, cap: int | None = None
+) -> bytes:
+    """The whole body within `within` seconds: its first `limit` bytes, or all of it when it
+    is at most `cap` bytes (AttemptError when larger)."""
+    if cap is not None and (resp.content_length or 0) > cap:
+        resp.close()
+        raise AttemptError(Outcome.CONNECT_ERROR, f"answer over max_response_mb ({_mb(cap)})")
+    keep = limit if limit is not None else (cap + 1 if cap is not None else None)
     try:
         async with asyncio.timeout(within):
-            if limit is None:
+            if keep is None:
                 return await resp.read()
             chunks: list[bytes] = []  # content.read(n) returns what is buffered, not n bytes
-            while limit > 0 and (chunk := await resp.content.read(limit)):
+            while keep > 0 and (chunk := await resp.content.read(keep)):
                 chunks.append(chunk)
-                limit -= len(chunk)
-            return b"".join(chunks)
+                keep -= len(chunk)
     except TimeoutError:
         raise AttemptError(
             Outcome.TIMEOUT, f"response body not complete within {within:g}s"
         ) from None
+    if limit is None and keep == 0:
+        resp.close()
+        raise AttemptError(Outcome.CONNECT_ERROR, f"answer over max_response_mb ({_mb(cap or 0)})")
+    return b"".join(chunks)
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:g} MB"

@@ -8,16 +8,18 @@ import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from llmrouter.config import RouterConfig
+from llmrouter.config import RouterConfig, key_of
 from llmrouter.proxy import upstream
 from llmrouter.proxy.dispatch import Answer, Engine, Request, provider_key
 from llmrouter.state.latency import Figures
 from llmrouter.wire import apis
+from llmrouter.wire.scrub import printable
 
 if TYPE_CHECKING:
     from mitmproxy import http
 
 REDACTED = "[redacted: provider key]"
+STATUS_MODELS = 5  # latency series shown per provider in router.status (the most recent)
 Display = tuple[str, bytes, list[tuple[str, str]]]
 
 
@@ -61,7 +63,7 @@ def comment(profile: str, answer: Answer, note: str | None) -> str:
     parts += _route_notes(answer)
     if note:
         parts.append(note)
-    return " · ".join(parts)
+    return printable(" · ".join(parts))
 
 
 def _route_notes(answer: Answer) -> list[str]:
@@ -90,7 +92,7 @@ def display_request(cfg: RouterConfig, req: Request, answer: Answer) -> Display 
     # The headers as sent upstream, with the provider's Host: the client's would show the
     # original host in mitmweb's request line.
     headers = [("host", urlsplit(att.url).netloc), *upstream.forward_headers(req.headers)]
-    if prov.api_key is not None:
+    if key_of(prov) is not None:  # the same test as the attempt's: shown as it was sent
         client = {k.lower() for k, _ in headers}
         name = apis.auth_header_for(prov.api, client, prov.auth_header)
         headers = [(k, v) for k, v in headers if k.lower() not in apis.AUTH_HEADERS]
@@ -142,7 +144,11 @@ def explain(flow_id: str, profile: str, answer: Answer, note: str | None) -> str
             lines.append(f"   cooled the provider for {a.cooldown:.0f}s")
     if answer.served_by is None:
         lines.append(f"all failed: the client got HTTP {answer.status}")
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
+
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:g}ms"
 
 
 _AFTER = {"new": "bound to", "bound": "still bound to", "rebound": "rebound to",
@@ -205,9 +211,15 @@ def status(cfg: RouterConfig, engine: Engine, pending: int) -> str:
         if last == "auth":
             last = "auth (check the key)"
         req, fail = h.recent(now)
-        lat = "; ".join(_latency(k, f) for k, f in engine.latency.summary(key).items())
-        rows.append((name, prov.api, state, f"{left:.0f}s" if left > 0 else "-", last,
-                     str(req), str(fail), lat or "-"))  # fmt: skip
+        summary = engine.latency.summary(key, STATUS_MODELS)
+        lat = "; ".join(_latency(k, f) for k, f in summary.items())
+        more = engine.latency.count(key) - len(summary)
+        if more > 0:
+            lat += f"; +{more} more"
+        # Each cell escaped: a model name is the client's choice (CR/LF, bidi controls...).
+        cooldown = f"{left:.0f}s" if left > 0 else "-"
+        cells = (name, prov.api, state, cooldown, last, str(req), str(fail), lat or "-")
+        rows.append(tuple(printable(c) for c in cells))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     text = [
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1] for r in rows
@@ -216,10 +228,6 @@ def status(cfg: RouterConfig, engine: Engine, pending: int) -> str:
     text.append(f"streams being handed off or relayed: {pending}")
     text.append(f"upstream connections in use: {upstream.in_use(engine.session)}")
     return "\n".join(text)
-
-
-def _ms(v: float | None) -> str:
-    return "-" if v is None else f"{v:g}ms"
 
 
 def _latency(kind: str, f: Figures) -> str:

@@ -9,6 +9,7 @@ Pure: no I/O, no mitmproxy imports.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -67,13 +68,17 @@ def from_override(p: PriceOverride) -> ModelPrice:
     )
 
 
-_lookups: dict[tuple[str, str | None], ModelPrice | None] = {}
+# genai-prices lookups, the least recently used dropped first: model names are the client's
+# choice, so the cache must not grow with every new one.
+MAX_LOOKUPS = 1024
+_lookups: OrderedDict[tuple[str, str | None], ModelPrice | None] = OrderedDict()
 
 
 def lookup(model: str, api_url: str | None = None) -> ModelPrice | None:
     """genai-prices' price for a model (at the provider URL when it knows it); None: unknown."""
     key = (model, api_url)
     if key in _lookups:
+        _lookups.move_to_end(key)
         return _lookups[key]
     from genai_prices import data_snapshot  # loads its data set once, on first use
 
@@ -97,6 +102,8 @@ def lookup(model: str, api_url: str | None = None) -> ModelPrice | None:
         )
         break
     _lookups[key] = found
+    if len(_lookups) > MAX_LOOKUPS:
+        _lookups.popitem(last=False)
     return found
 
 

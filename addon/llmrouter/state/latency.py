@@ -8,11 +8,14 @@ within half a window. Pure: time is passed in (Unix seconds), no I/O, no mitmpro
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from statistics import median
 
 WINDOW = 20  # samples kept per provider, model and kind
+# Series kept in all (least recently used go first): model names are the client's choice, so
+# without a bound a client could grow this table with every request.
+MAX_SERIES = 2048
 STALE_AFTER = 300.0  # no sample for 5 min: cold again, so explored: a recovery is noticed
 # A failure records a sample this slow (or 4x the current median), so a provider that times
 # out never looks fast.
@@ -55,19 +58,32 @@ class Series:
 
 
 class LatencyBook:
-    """Per (provider key, model, streamed?) latency series, shared by every profile."""
+    """Per (provider key, model, streamed?) latency series, shared by every profile; at most
+    `max_series` of them, the least recently used dropped first."""
 
-    def __init__(self) -> None:
-        self._series: dict[tuple[str, str | None, bool], Series] = {}
+    def __init__(self, max_series: int = MAX_SERIES) -> None:
+        self._series: OrderedDict[tuple[str, str | None, bool], Series] = OrderedDict()
+        self._max = max_series
 
     def get(self, key: str, model: str | None, stream: bool) -> Series | None:
-        return self._series.get((key, model, stream))
+        s = self._series.get((key, model, stream))
+        if s is not None:
+            self._series.move_to_end((key, model, stream))
+        return s
 
     def _series_for(self, key: str, model: str | None, stream: bool) -> Series:
-        s = self._series.get((key, model, stream))
+        k = (key, model, stream)
+        s = self._series.get(k)
         if s is None:
-            s = self._series[(key, model, stream)] = Series()
+            s = self._series[k] = Series()
+            if len(self._series) > self._max:
+                self._series.popitem(last=False)
+        else:
+            self._series.move_to_end(k)
         return s
+
+    def __len__(self) -> int:
+        return len(self._series)
 
     def record_ok(
         self,
@@ -95,10 +111,17 @@ class LatencyBook:
         for k in [k for k in self._series if k[0] not in keys]:
             del self._series[k]
 
-    def summary(self, key: str) -> dict[str, Figures]:
-        """For router.status: the figures of each model and kind (`m ttft`, `m ms/tok`)."""
+    def count(self, key: str) -> int:
+        """Series kept for one provider."""
+        return sum(1 for k in self._series if k[0] == key)
+
+    def summary(self, key: str, limit: int | None = None) -> dict[str, Figures]:
+        """For router.status: the figures of each model and kind (`m ttft`, `m ms/tok`), the
+        most recently sampled `limit` of them."""
+        mine = [(k, s) for k, s in self._series.items() if k[0] == key]
+        if limit is not None and len(mine) > limit:
+            mine = sorted(mine, key=lambda ks: ks[1].last, reverse=True)[:limit]
         out = {}
-        for (k, model, stream), s in self._series.items():
-            if k == key:
-                out[f"{model or '-'} {'ttft' if stream else 'ms/tok'}"] = s.figures()
+        for (_, model, stream), s in mine:
+            out[f"{model or '-'} {'ttft' if stream else 'ms/tok'}"] = s.figures()
         return out

@@ -12,6 +12,7 @@ from llmrouter.proxy.dispatch import Engine, provider_key
 from llmrouter.routing.pricing import Mix
 from llmrouter.wire.apis import Usage
 from llmrouter.wire.outcome import Failure, Outcome, failure_of
+from llmrouter.wire.scrub import model_name
 
 MAX_LINES = 10_000
 
@@ -26,7 +27,10 @@ def _replay(engine: Engine, cfg: RouterConfig, line: dict[str, Any]) -> None:
         return
     if prov is None:
         return
-    key, model = provider_key(line["provider"], prov), line.get("model")
+    # Capped as the router keeps names now: an older log may hold a client's 100 KB name.
+    model = line.get("model")
+    model = model_name(model) if isinstance(model, str) else None
+    key = provider_key(line["provider"], prov)
     ttft, total, out = line.get("ttft_ms"), line.get("total_ms"), line.get("output_tokens")
     if outcome is Outcome.OK or (stream and isinstance(ttft, int | float)):
         engine.latency.record_ok(

@@ -32,8 +32,12 @@ RETRYABLE_STATUS = frozenset({401, 402, 403, 408, 429, 500, 502, 503, 504, 529})
 
 def classify_status(status: int) -> tuple[Outcome, bool, Failure]:
     """(outcome, retryable, failure class) of an HTTP answer."""
-    if status < 400:
+    if status < 300:
         return Outcome.OK, False, Failure.NONE
+    if status < 400:
+        # A provider's API call is never redirected on purpose: following it would send the
+        # prompt and the key elsewhere. A provider failure: try the next candidate.
+        return Outcome.HTTP_ERROR, True, Failure.SERVER
     if status < 500 and status not in RETRYABLE_STATUS:
         return Outcome.HTTP_ERROR, False, Failure.NONE
     if status == 429:

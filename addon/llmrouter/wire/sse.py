@@ -7,44 +7,91 @@ boundaries, so the parser buffers up to line ends. Pure: no I/O, no mitmproxy im
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from llmrouter.wire.apis import ApiName, Flavor, Usage, usage_from
 
+_EOL = re.compile(rb"(\r\n|\r|\n)")
+
 
 class SSEParser:
-    """Splits a byte stream into (event name, data) pairs as the SSE spec dispatches them."""
+    """Splits a byte stream into (event name, data) pairs as the SSE spec dispatches them.
 
-    __slots__ = ("_buf", "_data", "_event")
+    Lines end with LF, CRLF or a lone CR (all valid SSE). Linear in the stream's size however
+    it is cut: an incomplete line waits as a list of pieces, joined once when it ends.
+    `boundary` is the stream offset just past the last blank line (the end of the last whole
+    event), so a relay can forward whole events only.
+    """
+
+    __slots__ = ("_cr", "_crlf", "_data", "_deferred", "_event", "_line", "_pos", "boundary")
 
     def __init__(self) -> None:
-        self._buf = b""
+        self._line: list[bytes] = []  # pieces of the current incomplete line
+        self._cr = False  # the last chunk ended in CR: a LF first in the next one is its pair
+        self._deferred = False  # ... and that CR ended an event: the boundary waits for the LF
+        self._crlf = False  # this stream uses CRLF (a CR-only one never waits for a LF)
+        self._pos = 0  # stream offset where the current incomplete line starts
+        self.boundary = 0
         self._event: bytes | None = None
         self._data: list[bytes] = []
 
     def feed(self, chunk: bytes) -> list[tuple[bytes | None, bytes]]:
-        buf = self._buf + chunk if self._buf else chunk
-        lines = buf.split(b"\n")
-        self._buf = lines.pop()
         events: list[tuple[bytes | None, bytes]] = []
-        for line in lines:
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            if not line:
-                if self._data or self._event is not None:
-                    events.append((self._event, b"\n".join(self._data)))
-                    self._event = None
-                    self._data = []
+        if not chunk:
+            return events
+        if self._cr:
+            self._cr = False
+            if chunk[:1] == b"\n":  # the LF of a CRLF cut between two chunks
+                chunk = chunk[1:]
+                self._pos += 1
+                self._crlf = True
+            if self._deferred:  # never forward a CRLF cut in two
+                self._deferred = False
+                self.boundary = self._pos
+            if not chunk:
+                return events
+        if b"\r" in chunk:
+            self._crlf = self._crlf or b"\r\n" in chunk
+            parts = _EOL.split(chunk)  # line, sep, line, sep, ..., rest
+            lines, seps = parts[0:-1:2], parts[1:-1:2]
+            rest = parts[-1]
+            self._cr = chunk.endswith(b"\r")
+        else:
+            lines = chunk.split(b"\n")
+            rest = lines.pop()
+            seps = None
+        earlier = self.boundary  # the boundary before the last one set here
+        for i, line in enumerate(lines):
+            if self._line:
+                self._line.append(line)
+                line = b"".join(self._line)
+                self._line = []
+            self._pos += len(line) + (len(seps[i]) if seps is not None else 1)
+            if line:
+                self._field(line)
                 continue
-            name, _, value = line.partition(b":")
-            if value.startswith(b" "):
-                value = value[1:]
-            if name == b"data":
-                self._data.append(value)
-            elif name == b"event":
-                self._event = value
-            # comments (": ping"), id: and retry: carry nothing we need
+            earlier, self.boundary = self.boundary, self._pos
+            if self._data or self._event is not None:
+                events.append((self._event, b"\n".join(self._data)))
+                self._event = None
+                self._data = []
+        if rest:
+            self._line.append(rest)
+        elif self._cr and self._crlf and self.boundary == self._pos:
+            self.boundary = earlier  # this event ends once its LF is here
+            self._deferred = True
         return events
+
+    def _field(self, line: bytes) -> None:
+        name, _, value = line.partition(b":")
+        if value.startswith(b" "):
+            value = value[1:]
+        if name == b"data":
+            self._data.append(value)
+        elif name == b"event":
+            self._event = value
+        # comments (": ping"), id: and retry: carry nothing we need
 
 
 def _loads(data: bytes) -> Any:
@@ -90,6 +137,11 @@ class StreamMeter:
         self.error: str | None = None
         self.content_events = 0
         self.usage = Usage()
+
+    @property
+    def boundary(self) -> int:
+        """Stream offset just past the last complete event (see SSEParser)."""
+        return self._parser.boundary
 
     def feed(self, chunk: bytes) -> None:
         for event, data in self._parser.feed(chunk):
