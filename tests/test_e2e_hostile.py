@@ -134,7 +134,7 @@ def test_a_lone_surrogate_in_the_model_is_routed_and_logged(stream, fakes, origi
     out = before_stop(r)
     assert "Traceback" not in out and "Logging error" not in out, out
     (f,) = [f for f in r.flows() if f.comment]
-    assert f.comment.startswith("default/failover: p 200")
+    assert f.comment.startswith("p 200 ") and f.comment.endswith(" · default/failover")
 
 
 def test_long_and_forged_model_names_are_capped_and_escaped(fakes, origin, router) -> None:
@@ -227,7 +227,7 @@ def test_response_timeout_bounds_a_slow_or_silent_body(hostile, fakes, origin, r
         assert "response body not complete within" in line["error"]
     r.stop()
     comment = next(f.comment for f in r.flows() if f.comment)
-    assert re.match(r"default/failover: trickle 200 timeout \d+ms \(response body", comment)
+    assert re.match(r"trickle 200 timeout \d+ms \(response body", comment)
 
 
 def test_size_caps_on_answers_fail_over(hostile, fakes, origin, router) -> None:

@@ -13,6 +13,7 @@ import pytest
 from llmrouter.config import RouterConfig, parse_config
 from llmrouter.proxy.attempt import Attempt
 from llmrouter.proxy.dispatch import Engine, Request, provider_key
+from llmrouter.proxy.exchange import _LAZY
 from llmrouter.wire.apis import Usage
 from llmrouter.wire.outcome import Failure, Outcome, classify_status
 
@@ -53,6 +54,40 @@ def test_no_routes_plans_the_profile_pool_and_says_nothing_of_routes() -> None:
     assert plan.route_label is None and plan.decision.route is None and plan.refusal is None
     assert plan.conversation is not None and plan.conversation.source == "prefix"
     assert plan.estimate is None  # nothing asked for it
+
+
+def test_a_claude_code_request_is_planned_without_parsing_its_body() -> None:
+    """The session header names the conversation; a profile without routes or context windows
+    needs nothing else from a body that may be 500 KB, so it is never parsed."""
+    body = json.dumps({"model": "claude-test", "max_tokens": 5, "messages": [], "stream": True})
+    req = Request("id", "POST", "/v1/messages", SESSION, body.encode(), api="anthropic",
+                  flavor="anthropic")  # fmt: skip
+    plan = engine().planner.plan(cfg_of({"strategy": "round-robin"}), "p", req, 0.0)
+    assert plan.leg is not None and plan.conversation is not None
+    assert plan.conversation.source == "header x-claude-code-session-id"
+    assert plan.conversation.ttl == 300 and plan.history is None
+    assert req._payload is _LAZY  # never parsed
+    # A body that asks for the 1 h cache TTL is read for it.
+    one_hour = json.dumps(
+        {
+            "model": "claude-test",
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "text",
+                            "text": "hi",
+                            "cache_control": {"type": "ephemeral", "ttl": "1h"},
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+    req = Request("id", "POST", "/v1/messages", SESSION, one_hour.encode(), api="anthropic",
+                  flavor="anthropic")  # fmt: skip
+    assert engine().planner.plan(cfg_of({}), "p", req, 0.0).conversation.ttl == 3600  # type: ignore[union-attr]
 
 
 def test_a_route_takes_its_providers_and_the_header_its_name() -> None:
@@ -169,7 +204,9 @@ def test_a_binding_never_revives_a_cooling_or_disabled_provider() -> None:
 
 
 def test_affinity_off_has_no_pin_but_keeps_the_conversation() -> None:
-    plan = engine().planner.plan(cfg_of({"affinity": False}), "p", request(SESSION), 0.0)
+    # Its usage history serves the long-context estimate, so this profile has a route.
+    cfg = cfg_of({"affinity": False, "routes": {"long_context": {"providers": ["c"]}}})
+    plan = engine().planner.plan(cfg, "p", request(SESSION), 0.0)
     assert plan.leg is not None and plan.leg.pin is None and plan.leg.affinity("a") is None
     assert plan.conversation is not None and plan.history is not None
 

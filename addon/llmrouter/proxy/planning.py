@@ -139,9 +139,13 @@ class Planner:
 
     def plan(self, cfg: RouterConfig, pname: str, req: Request, now: float) -> Plan:
         profile = cfg.profiles[pname]
-        sig = Signals.of(req.path, req.headers, req.payload, req.body, req.api)
+        # The body is parsed only if a fact needs it (see Signals): not for a Claude Code
+        # request of a profile without routes or context windows.
+        sig = Signals.of(req.path, req.headers, lambda: req.payload, req.body, req.api, req.model)
         conv = conversation_of(sig, pname)
-        thread = thread_key(conv.base, sig) if conv is not None else None
+        # The usage history only serves the token estimate: kept where one is ever made.
+        estimating = conv is not None and _estimates(cfg, profile)
+        thread = thread_key(conv.base, sig) if conv is not None and estimating else None
         est = _Once(lambda: estimate(sig, self.usage.get(thread) if thread else None))
         decision = detect(profile, sig, est, explicit=req.route_header)
         policy = policy_for(profile, decision.route)
@@ -177,7 +181,7 @@ class Planner:
         plan.fallback_tried = True
         if plan.policy.route is None or not plan.policy.fallback:
             return None
-        sig = Signals.of(req.path, req.headers, req.payload, req.body, req.api)
+        sig = Signals.of(req.path, req.headers, lambda: req.payload, req.body, req.api, req.model)
         thread = plan.history[0] if plan.history is not None else None
         known = plan.estimate
         est = _Once(lambda: known or estimate(sig, self.usage.get(thread) if thread else None))
@@ -288,3 +292,11 @@ class Planner:
         if usage.input_tokens is not None:
             thread, size, messages = history
             self.usage.put(thread, Reported(usage.input_tokens, size, messages))
+
+
+def _estimates(cfg: RouterConfig, profile: Profile) -> bool:
+    """Whether requests of `profile` ever need a token estimate: it has routes (long_context,
+    min_tokens), or a provider it may use declares a context window."""
+    if profile.routes:
+        return True
+    return any(cfg.providers[n].context_window is not None for n in profile.providers)

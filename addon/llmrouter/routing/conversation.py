@@ -70,8 +70,12 @@ def cache_ttl(sig: Signals) -> float:
     """1 h when a cache_control of the request asks for it, else 5 min.
 
     Looked for where clients put breakpoints: the tools, the system blocks and the last few
-    messages (the breakpoint that moves with the conversation), not the whole history.
+    messages (the breakpoint that moves with the conversation), not the whole history. A body
+    without the string "1h" anywhere asks for no 1 h TTL: no parse needed (JSON writes that
+    value as it is, whatever the spacing around it).
     """
+    if not sig.mentions(b'"1h"'):
+        return CACHE_TTL
     p = sig.payload
     places: list[Any] = []
     for key in ("tools", "system"):

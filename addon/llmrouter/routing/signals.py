@@ -2,7 +2,9 @@
 
 Route detection (`routes`), the conversation key (`conversation`) and the token estimate
 (`estimate`) all read these facts; `Signals.of` builds them from plain data the router already
-has (the path, the headers, the parsed JSON and the raw body), with no second parse.
+has (the path, the headers, the raw body and, when anything asks for it, the parsed JSON). The
+body is parsed at most once and only when a fact needs it: a Claude Code request names its
+conversation in a header, so a profile without routes routes it without a parse.
 
 Claude Code 2.1.197 (captured on loopback) sends `X-Claude-Code-Session-Id`, a
 `metadata.user_id` JSON string with the same `session_id`, an attribution block
@@ -16,8 +18,8 @@ signal is optional: a client release that drops one must still route by the othe
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 ATTRIBUTION_PREFIX = "x-anthropic-billing-header:"
@@ -26,40 +28,56 @@ _CODEX_COMPACT = "compact"
 _CODEX_BACKGROUND = frozenset(("memory_consolidation",))
 
 
+Payload = dict[str, Any] | None
+
+
 @dataclass(slots=True)
 class Signals:
-    """One request's routing facts. Plain data; `payload` is the already-parsed JSON body."""
+    """One request's routing facts. Plain data; the JSON body is parsed on first use."""
 
     path: str  # without the query string
     headers: dict[str, str]  # lowercase names; repeated headers joined with ", "
-    payload: dict[str, Any]
-    body: bytes  # raw; only its length is used (never re-parsed or scanned)
+    _source: Payload | Callable[[], Payload]  # the parsed body, or how to parse it
+    body: bytes  # raw: its length, and a substring test (`mentions`)
     api: str  # "anthropic" | "openai"
+    model: str | None = None  # read with the body's head, without a parse
     # Memo of the first walk over every message's blocks (estimate or has_image): any media?
     has_media: bool | None = None
+    _payload: dict[str, Any] | None = field(default=None, repr=False)
 
     @classmethod
     def of(
         cls,
         path: str,
         headers: Iterable[tuple[str, str]],
-        payload: dict[str, Any] | None,
+        payload: Payload | Callable[[], Payload],
         body: bytes,
         api: str,
+        model: str | None = None,
     ) -> Signals:
         hdrs: dict[str, str] = {}
         for k, v in headers:
             k = k.lower()
             hdrs[k] = f"{hdrs[k]}, {v}" if k in hdrs else v
-        return cls(path.split("?", 1)[0], hdrs, payload if isinstance(payload, dict) else {},
-                   body, api)  # fmt: skip
+        if model is None and isinstance(payload, dict):
+            m = payload.get("model")
+            model = m if isinstance(m, str) else None
+        return cls(path.split("?", 1)[0], hdrs, payload, body, api, model)
 
     # -- body ------------------------------------------------------------------------------
 
     @property
-    def model(self) -> str | None:
-        m = self.payload.get("model")
-        return m if isinstance(m, str) else None
+    def payload(self) -> dict[str, Any]:
+        """The JSON body as an object ({} when it is none), parsed once, when first asked."""
+        if self._payload is None:
+            src = self._source() if callable(self._source) else self._source
+            self._payload = src if isinstance(src, dict) else {}
+        return self._payload
+
+    def mentions(self, needle: bytes) -> bool:
+        """Whether the raw body contains `needle`: a memchr-speed test that lets a caller skip
+        the parse when the answer is no."""
+        return needle in self.body
 
     @property
     def messages(self) -> list[Any]:
