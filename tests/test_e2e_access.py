@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import ssl
 import subprocess
+import sys
 from typing import Any
 
 import anthropic
@@ -165,6 +167,10 @@ def test_a_cent_budget_admits_exactly_three_in_sequence_and_survives_a_restart(
     lines = r.wait_lines(3)
     assert [(ln["user"], ln["cost_usd"]) for ln in lines] == [("alice", 0.003)] * 3
     assert len(a.requests) == 3
+    report = subprocess.run([sys.executable, "-m", "llmrouter.report", str(r.jsonl_path)],
+                            capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    assert re.search(r"^Users\n", report.stdout, re.M), report.stdout
+    assert re.search(r"^alice\s+3\s+3\s+0\s+\S+\s+9,000\s+\$0\.0090$", report.stdout, re.M)
     # The spend is rebuilt from the journal: still spent after a restart.
     r.stop()
     r.start()
