@@ -21,6 +21,8 @@ from llmrouter.proxy.limiting import users_status
 from llmrouter.proxy.views import users_lines
 from llmrouter.schema import Price
 from llmrouter.tools.fakeprovider import Behaviour, FakeProvider
+from llmrouter.wire.apis import Usage
+from llmrouter.wire.outcome import Outcome
 
 PRICE = {"input": 0, "output": 1}  # USD per million: 3000 output tokens cost $0.003
 OUT = Behaviour(output_tokens=3000, input_tokens=10)
@@ -283,3 +285,34 @@ async def test_requests_wait_for_the_spend_rebuilt_from_the_journal(engine, star
     answer = await first
     assert answer.status == 429 and spent(e) == 9_000  # $0.009 + $0.003 > $0.01
     assert e.limits.ledger.in_flight == 0
+
+
+@pytest.mark.parametrize(
+    ("stream", "outcome", "usage", "charged"),
+    [
+        (False, Outcome.OK, Usage(10, 20), None),  # a whole answer: its cost
+        (False, Outcome.OK, Usage(10, None), None),  # an embedding reports input only
+        (False, Outcome.OK, Usage(), 0.005),  # no usage at all: the reservation
+        (True, Outcome.OK, Usage(10, 20), None),
+        (True, Outcome.OK, Usage(10, None), 0.005),  # a chat stream without include_usage
+        (True, Outcome.TRUNCATED, Usage(10, 1), 0.005),  # cut after message_start
+        (True, Outcome.CLIENT_CLOSED, Usage(10, 1), 0.005),
+    ],
+)  # fmt: skip
+def test_what_a_served_answer_is_charged(stream, outcome, usage, charged) -> None:
+    from llmrouter.proxy.attempt import Attempt, Ctx
+    from llmrouter.proxy.limiting import Hold, LocalLimits, book
+    from llmrouter.state.limits import windows_for
+
+    limits = LocalLimits()
+    grant = limits.ledger.reserve("alice", windows_for(None, time.time()), 5_000, time.time())
+    ctx = Ctx("rid", "default", "failover", "anthropic", "m", stream, 0.0, user="alice")
+    ctx.hold = Hold(grant, 5_000)
+    att = Attempt(ctx, 1, "a", "a https://a", False, status=200, final=True, usage=usage)
+    att.ttft = time.monotonic() if stream else None
+    att.end(outcome, None)
+    att.cost = 0.00003 if usage != Usage() else None
+    book(limits, att)
+    assert att.charged == charged and ctx.hold is None and limits.ledger.in_flight == 0
+    day = limits.ledger.spending("alice", time.time())[0]
+    assert day == (5_000 if charged else 30)

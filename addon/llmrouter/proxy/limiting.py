@@ -185,15 +185,23 @@ def _served(att: Attempt) -> bool:
 def book(limits: LocalLimits, att: Attempt) -> None:
     """An attempt ended: add its cost to the request's hold; the final one settles it.
 
-    A served answer whose usage the router could not read whole (a stream cut or abandoned,
-    no output count, no price) is charged its reservation: the provider may have billed
-    anything up to it, and a budget must not leak through streams nobody finished."""
+    A served answer whose usage the router could not read whole (a stream cut, abandoned or
+    without its final usage; a body with no usage; no price) is charged its reservation: the
+    provider may have billed anything up to it, and a budget must not leak through streams
+    nobody finished."""
     hold = att.ctx.hold
     if hold is None:
         return
     charge = usd_to_micro(att.cost or 0.0)
-    whole = att.outcome is Outcome.OK and att.usage.output_tokens is not None
-    if att.final and hold.bound and _served(att) and not (whole and att.cost is not None):
+    u = att.usage
+    # A whole body's usage is final (an embedding reports input only); a stream's only once
+    # it ended cleanly with its output count.
+    whole = (
+        att.outcome is Outcome.OK
+        and att.cost is not None
+        and (u.output_tokens is not None or (not att.ctx.stream and u.input_tokens is not None))
+    )
+    if att.final and hold.bound and _served(att) and not whole:
         charge = max(charge, hold.bound)
         att.charged = charge / MICRO
     hold.spent += charge
