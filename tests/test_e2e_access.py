@@ -153,17 +153,17 @@ def test_a_cent_budget_admits_exactly_three_in_sequence_and_survives_a_restart(
     fakes, origin, router
 ) -> None:
     a = fakes("a", default=CENT)
-    r = router(team(a, alice={"limits": {"usd_per_day": 0.01}}))
+    r = router(team(a, alice={"limits": {"usd_per_month": 0.01}}))
     client = anthropic_client(r, origin, user=f"alice:{ALICE}")
     for _ in range(3):
         client.messages.create(**MSG)
     with pytest.raises(anthropic.RateLimitError) as exc:
         client.messages.create(**MSG)
     h = exc.value.response.headers
-    assert 0 < int(h["retry-after"]) <= 86400 and h["x-router-limit"] == "usd_per_day"
+    assert 0 < int(h["retry-after"]) <= 31 * 86400 and h["x-router-limit"] == "usd_per_month"
     assert h["x-should-retry"] == "false"
     msg = error_of(exc.value)["message"]
-    assert "usd_per_day budget $0.01 reached ($0.009 spent" in msg and "resets in" in msg
+    assert "usd_per_month budget $0.01 reached ($0.009 spent" in msg and "resets in" in msg
     lines = r.wait_lines(3)
     assert [(ln["user"], ln["cost_usd"]) for ln in lines] == [("alice", 0.003)] * 3
     assert len(a.requests) == 3
@@ -180,15 +180,15 @@ def test_a_cent_budget_admits_exactly_three_in_sequence_and_survives_a_restart(
     out = subprocess.run(["curl", "-sS", "-u", f"alice:{ALICE}", r.proxy + "/status"],
                          capture_output=True, timeout=30, check=True)  # fmt: skip
     (alice,) = [u for u in json.loads(out.stdout)["users"] if u["name"] == "alice"]
-    assert alice["today_usd"] == pytest.approx(0.009)
-    assert alice["limits"]["usd_per_day"]["left_usd"] == pytest.approx(0.001)
+    assert alice["month_usd"] == pytest.approx(0.009)
+    assert alice["limits"]["usd_per_month"]["left_usd"] == pytest.approx(0.001)
 
 
 def test_a_cent_budget_admits_exactly_three_of_ten_concurrent_clients(
     fakes, origin, router
 ) -> None:
     a = fakes("a", default=Behaviour(output_tokens=3000, delay=0.3))  # all ten in flight at once
-    r = router(team(a, alice={"limits": {"usd_per_day": 0.01}}))
+    r = router(team(a, alice={"limits": {"usd_per_month": 0.01}}))
 
     async def one() -> int:
         client = anthropic_client(r, origin, user=f"alice:{ALICE}", aio=True)

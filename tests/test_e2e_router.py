@@ -297,7 +297,7 @@ def test_access_tokens_are_never_shown(fakes, origin, router) -> None:
         "profiles": {"default": {"hosts": ["localhost"], "providers": ["a"]},
                      "work": {"hosts": ["localhost"], "providers": ["w"]}},
         "access": {"users": {"alice": {"token_sha256": hash_token(token), "profiles": ["default"],
-                                       "limits": {"usd_per_day": 0.004}}}},
+                                       "limits": {"usd_per_month": 0.004}}}},
     }  # fmt: skip
     r = router(cfg, "--set", "flow_detail=4", env=KEYS)
     alice = f"alice:{token}"

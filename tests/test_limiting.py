@@ -82,7 +82,7 @@ async def until(pred: Callable[[], bool]) -> None:
 
 
 def spent(e: Engine) -> int:
-    return e.limits.ledger.spending("alice", time.time())[0]
+    return e.limits.ledger.spending("alice", time.time())[1]  # the month: no midnight in a test
 
 
 # -- nothing stays reserved, whatever the ending -----------------------------------------------
@@ -90,7 +90,7 @@ def spent(e: Engine) -> int:
 
 async def test_ok_answer_settles_to_the_real_cost(engine, start) -> None:
     e, lines = engine
-    cfg = config({"a": await start("a", default=OUT)}, {"usd_per_day": 1})
+    cfg = config({"a": await start("a", default=OUT)}, {"usd_per_month": 1})
     answer = await e.route(cfg, "default", request(max_tokens=5000), "alice")
     assert answer.status == 200 and e.limits.ledger.in_flight == 0
     assert spent(e) == 3_000  # the real cost, not the $0.005 reserved
@@ -99,7 +99,7 @@ async def test_ok_answer_settles_to_the_real_cost(engine, start) -> None:
 
 async def test_ok_stream_settles_at_its_end(engine, start) -> None:
     e, lines = engine
-    cfg = config({"a": await start("a", default=OUT)}, {"usd_per_day": 1})
+    cfg = config({"a": await start("a", default=OUT)}, {"usd_per_month": 1})
     answer = await e.route(cfg, "default", request(stream=True), "alice")
     assert answer.relay is not None and e.limits.ledger.in_flight == 1  # held while it streams
     out: list[bytes] = []
@@ -116,7 +116,7 @@ async def test_ok_stream_settles_at_its_end(engine, start) -> None:
 async def test_client_gone_mid_stream_is_charged_its_reservation(engine, start) -> None:
     e, lines = engine
     slow = Behaviour(output_tokens=3000, deltas=5, interval=0.05)
-    cfg = config({"a": await start("a", default=slow)}, {"usd_per_day": 1})
+    cfg = config({"a": await start("a", default=slow)}, {"usd_per_month": 1})
     answer = await e.route(cfg, "default", request(stream=True, max_tokens=4000), "alice")
     assert answer.relay is not None
 
@@ -132,7 +132,7 @@ async def test_client_gone_mid_stream_is_charged_its_reservation(engine, start) 
 
 async def test_parked_stream_never_fetched_is_settled_by_the_sweep(engine, start) -> None:
     e, lines = engine
-    cfg = config({"a": await start("a", default=OUT)}, {"usd_per_day": 1})
+    cfg = config({"a": await start("a", default=OUT)}, {"usd_per_month": 1})
     handoff = Handoff(ttl=0.1)
     await handoff.start()
     try:
@@ -149,7 +149,7 @@ async def test_all_failed_releases_everything(engine, start) -> None:
     e, lines = engine
     bad = Behaviour(kind="status", status=503)
     cfg = config({"a": await start("a", default=bad), "b": await start("b", default=bad)},
-                 {"usd_per_day": 1})  # fmt: skip
+                 {"usd_per_month": 1})  # fmt: skip
     answer = await e.route(cfg, "default", request(), "alice")
     assert answer.status == 503 and len(answer.attempts) == 2
     assert e.limits.ledger.in_flight == 0 and spent(e) == 0
@@ -158,7 +158,7 @@ async def test_all_failed_releases_everything(engine, start) -> None:
 
 async def test_deadline_releases_everything(engine, start) -> None:
     e, _ = engine
-    cfg = config({"a": await start("a", default=Behaviour(delay=5))}, {"usd_per_day": 1},
+    cfg = config({"a": await start("a", default=Behaviour(delay=5))}, {"usd_per_month": 1},
                  deadline=0.2)  # fmt: skip
     answer = await e.route(cfg, "default", request(), "alice")
     assert answer.status == 504 and e.limits.ledger.in_flight == 0 and spent(e) == 0
@@ -167,7 +167,7 @@ async def test_deadline_releases_everything(engine, start) -> None:
 async def test_cancelled_request_releases_everything(engine, start) -> None:
     e, lines = engine
     fake = await start("a", default=Behaviour(delay=5))
-    cfg = config({"a": fake}, {"usd_per_day": 1})
+    cfg = config({"a": fake}, {"usd_per_month": 1})
     task = asyncio.create_task(e.route(cfg, "default", request(), "alice"))
     await until(lambda: bool(fake.requests))  # the attempt is out
     assert e.limits.ledger.in_flight == 1
@@ -182,7 +182,7 @@ async def test_a_failover_books_each_attempts_cost(engine, start) -> None:
     e, _ = engine
     cut = Behaviour(kind="inband_error", output_tokens=3000)  # before its first token
     cfg = config({"a": await start("a", default=cut), "b": await start("b", default=OUT)},
-                 {"usd_per_day": 1})  # fmt: skip
+                 {"usd_per_month": 1})  # fmt: skip
     answer = await e.route(cfg, "default", request(stream=True), "alice")
     assert answer.relay is not None and answer.served_by.provider == "b"
 
@@ -198,23 +198,23 @@ async def test_a_failover_books_each_attempts_cost(engine, start) -> None:
 
 async def test_a_cent_admits_exactly_three_in_sequence_then_429(engine, start) -> None:
     e, _ = engine
-    cfg = config({"a": await start("a", default=OUT)}, {"usd_per_day": 0.01})
+    cfg = config({"a": await start("a", default=OUT)}, {"usd_per_month": 0.01})
     statuses = [(await e.route(cfg, "default", request(n=n), "alice")).status for n in range(5)]
     assert statuses == [200, 200, 200, 429, 429]
     denied = await e.route(cfg, "default", request(n=9), "alice")
     headers = dict(denied.headers)
     body = json.loads(denied.body)
     assert body["error"]["type"] == "rate_limit_error"
-    assert "usd_per_day budget $0.01 reached" in body["error"]["message"]
-    assert 0 < int(headers["retry-after"]) <= 86400 and headers["x-should-retry"] == "false"
-    assert headers["x-router-limit"] == "usd_per_day" and spent(e) == 9_000
+    assert "usd_per_month budget $0.01 reached" in body["error"]["message"]
+    assert 0 < int(headers["retry-after"]) <= 31 * 86400 and headers["x-should-retry"] == "false"
+    assert headers["x-router-limit"] == "usd_per_month" and spent(e) == 9_000
     assert denied.plan is not None and denied.plan.refusal[0] == 429  # comment, explain
 
 
 async def test_a_cent_admits_exactly_three_of_ten_concurrent(engine, start) -> None:
     e, _ = engine
     cfg = config({"a": await start("a", default=Behaviour(output_tokens=3000, delay=0.1))},
-                 {"usd_per_day": 0.01})  # fmt: skip
+                 {"usd_per_month": 0.01})  # fmt: skip
     answers = await asyncio.gather(*(e.route(cfg, "default", request(n=n), "alice")
                                      for n in range(10)))  # fmt: skip
     assert sorted(a.status for a in answers) == [200] * 3 + [429] * 7
@@ -236,13 +236,13 @@ async def test_rpm_sixth_request_in_the_minute_is_refused(engine, start) -> None
 async def test_unpriced_candidates_are_skipped_for_a_usd_budget(engine, start) -> None:
     e, lines = engine
     a, b = await start("a"), await start("b", default=OUT)
-    cfg = config({"a": a, "b": b}, {"usd_per_day": 1}, price=None)
+    cfg = config({"a": a, "b": b}, {"usd_per_month": 1}, price=None)
     cfg.providers["b"] = cfg.providers["b"].model_copy(update={"price": Price(**PRICE)})
     answer = await e.route(cfg, "default", request(), "alice")
     assert answer.status == 200 and answer.served_by.provider == "b" and not a.requests
     why = "no known price; user alice has a usd budget"
     assert {"provider": "a", "reason": "unpriced", "detail": why} in lines[0]["skipped"]
-    nothing = config({"a": a}, {"usd_per_day": 1}, price=None)
+    nothing = config({"a": a}, {"usd_per_month": 1}, price=None)
     refused = await e.route(nothing, "default", request(), "alice")
     assert refused.status == 403 and "set `price:` on a" in json.loads(refused.body)["error"][
         "message"]  # fmt: skip
@@ -261,20 +261,21 @@ async def test_users_without_limits_are_counted_and_shown(engine, start) -> None
 
 async def test_status_shows_what_is_left(engine, start) -> None:
     e, _ = engine
-    cfg = config({"a": await start("a", default=OUT)}, {"usd_per_day": 0.01, "rpm": 30})
+    cfg = config({"a": await start("a", default=OUT)}, {"usd_per_month": 0.01, "rpm": 30})
     await e.route(cfg, "default", request(), "alice")
     (status,) = users_status(cfg, e.limits.ledger, time.time())
-    day = status.limits["usd_per_day"]
-    assert day["left_usd"] == pytest.approx(0.007) and day["spent_usd"] == pytest.approx(0.003)
+    month = status.limits["usd_per_month"]
+    assert month["left_usd"] == pytest.approx(0.007)
+    assert month["spent_usd"] == pytest.approx(0.003)
     assert status.limits["rpm"] == {"limit": 30, "used": 1, "left": 29}
     line = users_lines([status])[1]
-    assert "day $0.003 of $0.01 ($0.007 left, resets in" in line and "rpm 1 of 30" in line
+    assert "month $0.003 of $0.01 ($0.007 left, resets in" in line and "rpm 1 of 30" in line
     assert "token" not in json.dumps(status.limits)
 
 
 async def test_requests_wait_for_the_spend_rebuilt_from_the_journal(engine, start, tmp_path):
     e, _ = engine
-    cfg = config({"a": await start("a", default=OUT)}, {"usd_per_day": 0.01})
+    cfg = config({"a": await start("a", default=OUT)}, {"usd_per_month": 0.01})
     journal = tmp_path / "router.jsonl"
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
     journal.write_text(json.dumps({"ts": stamp, "user": "alice", "cost_usd": 0.009,
@@ -314,5 +315,5 @@ def test_what_a_served_answer_is_charged(stream, outcome, usage, charged) -> Non
     att.cost = 0.00003 if usage != Usage() else None
     book(limits, att)
     assert att.charged == charged and ctx.hold is None and limits.ledger.in_flight == 0
-    day = limits.ledger.spending("alice", time.time())[0]
-    assert day == (5_000 if charged else 30)
+    month = limits.ledger.spending("alice", time.time())[1]
+    assert month == (5_000 if charged else 30)
