@@ -11,9 +11,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from llmrouter.schema import Shared
-from llmrouter.state.backends import RedisBackend
 from llmrouter.state.limits import MICRO, windows_for
 from llmrouter.state.limittypes import Reservation, Window
+from llmrouter.state.redisbackend import RedisBackend
 
 PREFIX = "test:"
 PROVIDERS = ["p1 http://127.0.0.1:1", "p2 http://127.0.0.1:2"]
@@ -35,6 +35,16 @@ async def instance(url: str, **kw: Any) -> RedisBackend:
     await backend.start()
     backend.watch(PROVIDERS)
     return backend
+
+
+def bind(b: RedisBackend, conversation: str, provider: str, ttl: float) -> None:
+    """A served turn (re)binds its conversation, as Pin.success does."""
+    b.bindings.bind(conversation, provider, "prof", ttl, time.monotonic())
+
+
+def bound(b: RedisBackend, conversation: str) -> str | None:
+    """The provider the instance's bindings put first for the conversation, now."""
+    return b.bindings.get(conversation, time.monotonic()).bound
 
 
 async def flushed(*backends: RedisBackend, within: float = 5.0) -> None:

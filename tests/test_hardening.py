@@ -120,7 +120,7 @@ def test_comment_and_explain_escape_what_clients_and_providers_chose() -> None:
 
 
 def test_the_display_shows_a_key_exactly_when_one_is_sent() -> None:
-    exchange = Exchange(None, None, None, lambda *a: None)  # type: ignore[arg-type]
+    exchange = Exchange(None, None, lambda *a: None)  # type: ignore[arg-type]
     req = Request("id", "POST", "/v1/messages", [("x-api-key", "client-key")], b"{}", {},
                   "anthropic", "anthropic")  # fmt: skip
     for name in ("a", "k"):

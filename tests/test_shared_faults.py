@@ -7,6 +7,7 @@ The real redis-server is SIGKILLed, SIGSTOPped and SIGCONTed by its PID mid-load
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import statistics
 import time
@@ -14,11 +15,22 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from llmrouter.state.backends import RedisBackend
 from llmrouter.state.limittypes import Denial, Grant
+from llmrouter.state.redisbackend import RedisBackend
 from llmrouter.wire.outcome import Failure
 from redisproc import RedisProc
-from sharedhelp import P1, PREFIX, day, flushed, instance, keys_without_ttl, raw, res, spent_key
+from sharedhelp import (
+    P1,
+    PREFIX,
+    bind,
+    day,
+    flushed,
+    instance,
+    keys_without_ttl,
+    raw,
+    res,
+    spent_key,
+)
 from sharedhelp import wait_for as until
 
 Make = Callable[..., Awaitable[RedisBackend]]
@@ -54,14 +66,14 @@ class Load:
         while not self._stop.is_set():
             me = self.backends[i % 2]
             t0 = time.monotonic()
-            got = await me.begin(conv, res("load", self.cost, day(10**12)), time.time())
+            got = await me.begin((conv,), res("load", self.cost, day(10**12)), time.time())
             self.durations.append(time.monotonic() - t0)
             self.local += got.local
             assert isinstance(got.verdict, Grant)
             await asyncio.sleep(0.002)
             me.settle(got.verdict, self.cost, time.time())
             self.settled += self.cost
-            me.bind(conv, "p1", 60)
+            bind(me, conv, "p1", 60)
 
     async def more(self, n: int, within: float = 20.0) -> None:
         target = len(self.durations) + n
@@ -141,7 +153,7 @@ async def test_local_share_splits_what_is_left_between_live_instances(
     await until(lambda: len(a.store.live) == 2 and len(b.store.live) == 2, within=5.0)
     limit, cost = 10_000_000, 1_000_000
     for me in (a, a, b):  # the cluster used $3 before the outage; A last heard $2, B $3
-        g = (await me.begin(None, res("frank", cost, day(limit)), time.time())).verdict
+        g = (await me.begin((), res("frank", cost, day(limit)), time.time())).verdict
         assert isinstance(g, Grant)
         me.settle(g, cost, time.time())
         await flushed(me)
@@ -151,7 +163,7 @@ async def test_local_share_splits_what_is_left_between_live_instances(
     async def grants(me: RedisBackend) -> tuple[int, Denial]:
         n = 0
         while True:
-            v = (await me.begin(None, res("frank", cost, day(limit)), time.time())).verdict
+            v = (await me.begin((), res("frank", cost, day(limit)), time.time())).verdict
             if isinstance(v, Denial):
                 return n, v
             me.settle(v, cost, time.time())
@@ -175,12 +187,12 @@ async def test_deny_on_outage_refuses_only_users_with_limits(
 ) -> None:
     a = await cluster(on_outage="deny")
     redis_server.kill()
-    got = await a.begin("c" * 32, res("gina", 1, day(100)), time.time())
+    got = await a.begin(("c" * 32,), res("gina", 1, day(100)), time.time())
     if not got.local:  # the first call may be the one that finds Redis gone
-        got = await a.begin("c" * 32, res("gina", 1, day(100)), time.time())
+        got = await a.begin(("c" * 32,), res("gina", 1, day(100)), time.time())
     assert got.local and isinstance(got.verdict, Denial)
     assert "unreachable" in got.verdict.message and got.verdict.retry_after >= 1
-    assert (await a.begin("c" * 32, None, time.time())).verdict is None
+    assert (await a.begin(("c" * 32,), None, time.time())).verdict is None
 
 
 async def test_a_full_queue_counts_and_shows_what_it_drops(
@@ -191,16 +203,16 @@ async def test_a_full_queue_counts_and_shows_what_it_drops(
     redis_server.kill()
     a.store.link.failed(ConnectionError("killed"))  # no call needed to notice it
     for i in range(150):
-        a.bind(f"{i:032x}", "p1", 60)
+        bind(a, f"{i:032x}", "p1", 60)
     for i in range(100):
-        a.bind(f"{i:032x}", "p2", 60)  # the queued conversations again: coalesced, not dropped
+        bind(a, f"{i:032x}", "p2", 60)  # the queued conversations again: coalesced, not dropped
     status = a.status()
     assert (status["queue"], status["dropped"], status["state"]) == (100, 50, "unreachable")
     assert _warnings(caplog, "queue full") == 1
     redis_server.start(redis_server.port)
     await until(lambda: a.store.link.up, within=5.0)
     await flushed(a)
-    assert await raw(redis_server.url, "GET", f"{PREFIX}bind:{0:032x}") == b"p2"
+    assert json.loads(await raw(redis_server.url, "GET", f"{PREFIX}bind:{0:032x}"))[0] == "p2"
     assert a.status()["sent"] >= 100
 
 
@@ -216,12 +228,12 @@ async def test_unreachable_at_start_then_found(
     a = await instance(f"redis://127.0.0.1:{port}/0")
     try:
         assert not a.store.link.up
-        got = await a.begin("d" * 32, res("hal", 5, day(100)), time.time())
+        got = await a.begin(("d" * 32,), res("hal", 5, day(100)), time.time())
         assert got.local and isinstance(got.verdict, Grant)
         assert _warnings(caplog, "unreachable at start") == 1
         proc.start(port)
         await until(lambda: a.store.link.up, within=5.0)
-        assert not (await a.begin("d" * 32, res("hal", 5, day(100)), time.time())).local
+        assert not (await a.begin(("d" * 32,), res("hal", 5, day(100)), time.time())).local
     finally:
         await a.stop()
         proc.stop()

@@ -7,21 +7,25 @@ Waits are on conditions; the only time bounds asserted are the issue's (learn wi
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from llmrouter.state.backends import RedisBackend, status_line
+from llmrouter.state.backends import status_line
 from llmrouter.state.limits import Ledger
 from llmrouter.state.limittypes import Denial, Grant
+from llmrouter.state.redisbackend import RedisBackend
 from llmrouter.wire.outcome import Failure
 from redisproc import RedisProc
 from sharedhelp import (
     P1,
     P2,
     PREFIX,
+    bind,
+    bound,
     day,
     flushed,
     instance,
@@ -145,25 +149,54 @@ async def test_a_probe_whose_client_left_frees_the_slot(cluster: Make) -> None:
 # -- conversation bindings ---------------------------------------------------------------------
 
 
-async def test_bindings_are_shared_and_expire_with_their_ttl(cluster: Make, redis_server):
+async def test_bindings_are_shared_with_their_ttl_and_read_expired_after_it(
+    cluster: Make, redis_server: RedisProc
+) -> None:
     a, b = await cluster(), await cluster()
     conv = "9f" * 16
-    assert (await b.begin(conv, None, time.time())).binding is None
-    a.bind(conv, "p2", ttl=0.6)
+    await b.begin((conv,), None, time.time())
+    assert b.bindings.get(conv, time.monotonic()).state("p2") == "new"
+    bind(a, conv, "p2", ttl=0.6)
     await flushed(a)
-    got = await b.begin(conv, None, time.time())
-    assert got.binding == "p2" and not got.local
-    assert 0 < await raw(redis_server.url, "PTTL", f"{PREFIX}bind:{conv}") <= 600
+    got = await b.begin((conv,), None, time.time())
+    assert bound(b, conv) == "p2" and not got.local
+    assert b.bindings.get(conv, time.monotonic()).state("p2") == "bound"
+    assert b.bindings.get(conv, time.monotonic()).state("p1") == "rebound"
+    # The key outlives the binding, so its next turn reads `expired` (not `new`) everywhere.
+    pttl = await raw(redis_server.url, "PTTL", f"{PREFIX}bind:{conv}")
+    assert 3_600_000 < pttl <= 3_600_600
     sent = a.status()["sent"]
-    a.bind(conv, "p2", ttl=0.6)  # the same binding at once: no write
+    bind(a, conv, "p2", ttl=0.6)  # the same binding at once (a parallel request): no write
     assert not a.store.outbox and a.status()["sent"] == sent
-    a.bind(conv, "p1", ttl=0.6)  # rebound: written
+    bind(a, conv, "p1", ttl=0.6)  # rebound: written
     await flushed(a)
-    assert (await b.begin(conv, None, time.time())).binding == "p1"
-    deadline = time.monotonic() + 5
-    while (await b.begin(conv, None, time.time())).binding is not None:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
+    await b.begin((conv,), None, time.time())
+    assert bound(b, conv) == "p1"
+    deadline = time.monotonic() + 0.6
+    await until(lambda: time.monotonic() > deadline, within=2.0)
+    await b.begin((conv,), None, time.time())
+    lookup = b.bindings.get(conv, time.monotonic())
+    assert lookup.bound is None and lookup.state("p1") == "expired"
+
+
+async def test_a_binding_of_ours_not_yet_in_redis_is_not_undone_by_an_older_one(
+    cluster: Make,
+) -> None:
+    a, b = await cluster(), await cluster()
+    conv = "7e" * 16
+    bind(a, conv, "p1", ttl=60)
+    await flushed(a)
+    b.store.link.breaker.failure(time.monotonic(), "test: hold b's writes")
+    bind(b, conv, "p2", ttl=60)  # newer, still queued on b
+    got = await a.store.begin((conv,), None, time.time())
+    assert got is not None and json.loads(got[0][0])[0] == "p1"
+    b.bindings.adopt(conv, got[0][0])  # what b reads while its own write waits
+    assert bound(b, conv) == "p2"
+    b.store.link.breaker.success(time.monotonic())
+    b.store.kick()
+    await flushed(b)
+    await a.begin((conv,), None, time.time())
+    assert bound(a, conv) == "p2"
 
 
 # -- latency -----------------------------------------------------------------------------------
@@ -199,7 +232,7 @@ async def test_a_budget_holds_across_instances_under_20_concurrent_reservers(
         rng = random.Random(i)
         me = (a, b)[i % 2]
         while True:
-            got = (await me.begin(None, res("alice", reservation, day(limit)), time.time())).verdict
+            got = (await me.begin((), res("alice", reservation, day(limit)), time.time())).verdict
             if isinstance(got, Denial):
                 assert "usd_per_day budget $10.00" in got.message and got.retry_after > 0
                 if got.why == "exhausted":
@@ -225,7 +258,7 @@ async def test_a_budget_holds_across_instances_under_20_concurrent_reservers(
 async def test_rpm_is_a_sliding_minute_across_instances(cluster: Make) -> None:
     a, b = await cluster(), await cluster()
     verdicts = await asyncio.gather(
-        *((a, b)[i % 2].begin(None, res("bob", 0, rpm(30)), time.time()) for i in range(50))
+        *((a, b)[i % 2].begin((), res("bob", 0, rpm(30)), time.time()) for i in range(50))
     )
     granted = [v.verdict for v in verdicts if isinstance(v.verdict, Grant)]
     assert len(granted) == 30
@@ -236,18 +269,18 @@ async def test_rpm_is_a_sliding_minute_across_instances(cluster: Make) -> None:
         assert isinstance(g, Grant)
         (a, b)[granted.index(g) % 2].release(g, time.time())
     await flushed(a, b)
-    assert isinstance((await a.begin(None, res("bob", 0, rpm(30)), time.time())).verdict, Denial)
+    assert isinstance((await a.begin((), res("bob", 0, rpm(30)), time.time())).verdict, Denial)
 
 
 async def test_a_crashed_instance_holds_expire_with_their_lease(
     cluster: Make, redis_server: RedisProc
 ) -> None:
     a, b = await cluster(lease=1.0), await cluster(lease=1.0)
-    held = (await a.begin(None, res("carol", 5_000_000, day(5_000_000)), time.time())).verdict
+    held = (await a.begin((), res("carol", 5_000_000, day(5_000_000)), time.time())).verdict
     assert isinstance(held, Grant)
     # A is alive: it renews its lease, so the hold outlasts the 1 s lease
     await asyncio.sleep(1.5)
-    assert isinstance((await b.begin(None, res("carol", 1, day(5_000_000)), time.time())).verdict,
+    assert isinstance((await b.begin((), res("carol", 1, day(5_000_000)), time.time())).verdict,
                       Denial)  # fmt: skip
     # A crashes: no settle, no release, no renewal
     for t in a.store._tasks:
@@ -255,7 +288,7 @@ async def test_a_crashed_instance_holds_expire_with_their_lease(
     await a.store.link.aclose()
     deadline = time.monotonic() + 5
     while True:
-        v = (await b.begin(None, res("carol", 1, day(5_000_000)), time.time())).verdict
+        v = (await b.begin((), res("carol", 1, day(5_000_000)), time.time())).verdict
         if isinstance(v, Grant):
             break
         assert time.monotonic() < deadline, "the crashed instance's hold never expired"
@@ -266,30 +299,30 @@ async def test_a_crashed_instance_holds_expire_with_their_lease(
 
 async def test_a_release_gives_the_hold_back(cluster: Make, redis_server: RedisProc) -> None:
     a, b = await cluster(), await cluster()
-    g = (await a.begin(None, res("dan", 1_000, day(1_000)), time.time())).verdict
+    g = (await a.begin((), res("dan", 1_000, day(1_000)), time.time())).verdict
     assert isinstance(g, Grant)
-    assert isinstance((await b.begin(None, res("dan", 1, day(1_000)), time.time())).verdict, Denial)
+    assert isinstance((await b.begin((), res("dan", 1, day(1_000)), time.time())).verdict, Denial)
     a.release(g, time.time())
     await flushed(a)
-    assert isinstance((await b.begin(None, res("dan", 1, day(1_000)), time.time())).verdict, Grant)
+    assert isinstance((await b.begin((), res("dan", 1, day(1_000)), time.time())).verdict, Grant)
     assert await raw(redis_server.url, "HGET", spent_key("dan", day(1_000)), "s") is None
 
 
 async def test_user_names_cannot_collide_in_key_names(cluster: Make) -> None:
     a = await cluster()
     w = day(5)
-    assert isinstance((await a.begin(None, res("e:day", 5, w), time.time())).verdict, Grant)
+    assert isinstance((await a.begin((), res("e:day", 5, w), time.time())).verdict, Grant)
     # "e" with a window keyed "day:<date>" would be "e:day" + ":<date>" without the escaping
-    assert isinstance((await a.begin(None, res("e", 5, w), time.time())).verdict, Grant)
+    assert isinstance((await a.begin((), res("e", 5, w), time.time())).verdict, Grant)
 
 
 async def test_one_round_trip_on_the_hot_path(cluster: Make) -> None:
     a = await cluster()
     before = a.store.link.calls
-    got = await a.begin("ab" * 16, res("erin", 10, day(100), rpm(10)), time.time())
-    assert isinstance(got.verdict, Grant) and got.binding is None
+    got = await a.begin(("ab" * 16,), res("erin", 10, day(100), rpm(10)), time.time())
+    assert isinstance(got.verdict, Grant) and bound(a, "ab" * 16) is None
     assert a.store.link.calls == before + 1
-    assert (await a.begin(None, None, time.time())).verdict is None
+    assert (await a.begin((), None, time.time())).verdict is None
     assert a.store.link.calls == before + 1  # nothing asked: nothing sent
     assert " connected for " in status_line(a.status())
 
@@ -319,7 +352,7 @@ async def test_the_shared_ledger_decides_as_the_local_one(
             await flushed(a)
             continue
         amount = rng.randrange(1, 8_000)
-        vr = (await a.begin(None, res("ivy", amount, *windows), time.time())).verdict
+        vr = (await a.begin((), res("ivy", amount, *windows), time.time())).verdict
         vl = local.reserve("ivy", windows, amount, time.time())
         assert type(vr) is type(vl)
         if isinstance(vr, Denial) and isinstance(vl, Denial):

@@ -14,23 +14,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from llmrouter.config import ConfigError, parse_config
+from llmrouter.routing.affinity import BindingBook
 from llmrouter.schema import Shared
-from llmrouter.state.backends import (
-    LocalBackend,
-    LocalBindings,
-    RedisBackend,
-    make_backend,
-    status_line,
-)
+from llmrouter.state.backends import LocalBackend, make_backend, status_line
 from llmrouter.state.breaker import Breaker
 from llmrouter.state.health import HealthBook
+from llmrouter.state.latency import LatencyBook
 from llmrouter.state.latencyview import LatencyView
 from llmrouter.state.limits import Ledger
 from llmrouter.state.limittypes import Denial, Grant, Reservation, Window, booked, refusal
 from llmrouter.state.outage import OutageLimits
 from llmrouter.state.outbox import Op, Outbox, add, later
+from llmrouter.state.redisbackend import RedisBackend
 from llmrouter.state.redislink import redact
 from llmrouter.state.redisscripts import SCRIPTS, SHAS, Keys
+from llmrouter.state.sharedbindings import SharedBindings
 from llmrouter.wire.outcome import Failure
 
 NOW = 1_800_000_000.0
@@ -180,16 +178,6 @@ def test_deny_on_outage_names_the_user_and_when_to_retry() -> None:
 # -- bindings, latency, health ---------------------------------------------------------------------
 
 
-def test_local_bindings_expire_and_stay_bounded() -> None:
-    b = LocalBindings(max_entries=2)
-    b.set("c1", "a", 10, 0.0)
-    assert b.get("c1", 9.9) == "a" and b.get("c1", 10.0) is None
-    b.set("c1", "a", 10, 0.0)
-    b.set("c2", "b", 10, 0.0)
-    b.set("c3", "c", 10, 0.0)
-    assert len(b) == 2 and b.get("c1", 1.0) is None and b.get("c3", 1.0) == "c"
-
-
 def test_latency_merges_the_windows_other_instances_publish() -> None:
     mine, theirs = LatencyView(), LatencyView()
     for v in (100.0, 110.0, 120.0):
@@ -228,13 +216,15 @@ def test_adopting_a_remote_cooldown_keeps_the_later_deadline() -> None:
 async def test_the_local_backend_answers_from_this_process() -> None:
     s = LocalBackend()
     s.watch(["p"])
-    s.bind("c", "p", 60)
-    got = await s.begin("c", Reservation("u", (day(100),), 60), NOW)
-    assert got.binding == "p" and got.local and isinstance(got.verdict, Grant)
-    busy = (await s.begin(None, Reservation("u", (day(100),), 60), NOW)).verdict
+    assert isinstance(s.bindings, BindingBook) and isinstance(s.latency, LatencyBook)
+    assert s.offset == 0  # round-robin starts at the first candidate, as one router always did
+    got = await s.begin(("c",), Reservation("u", (day(100),), 60), NOW)
+    assert got.local and isinstance(got.verdict, Grant)
+    busy = (await s.begin((), Reservation("u", (day(100),), 60), NOW)).verdict
     assert isinstance(busy, Denial) and busy.why == "busy"  # limits.Ledger's rule: it must fit
-    s.settle(got.verdict, 30, NOW)
-    assert isinstance((await s.begin(None, Reservation("u", (day(100),), 60), NOW)).verdict, Grant)
+    s.limits.settle(got.verdict, 30, NOW)
+    assert isinstance((await s.begin((), Reservation("u", (day(100),), 60), NOW)).verdict, Grant)
+    assert (await s.begin(("c",), None, NOW)).verdict is None
     now = time.monotonic()
     assert s.record("p", now, Failure.RATE_LIMIT, retry_after=5.0) == 5.0
     assert await s.acquire("p", now) is None
@@ -243,9 +233,30 @@ async def test_the_local_backend_answers_from_this_process() -> None:
     assert await s.acquire("p", now + 5) is False
     s.latency.record_ok("p", "m", True, NOW, ttft_ms=5.0)
     assert s.latency.get("p", "m", True) is not None
-    assert s.status() == {"backend": "local", "bindings": 1}
+    assert s.status() == {"backend": "local"}
     await s.start()
     await s.stop()
+
+
+def test_shared_bindings_keep_the_planners_semantics_and_the_later_binding() -> None:
+    writes: list[tuple[str, str, int]] = []
+    offset = 1_000_000  # server ms = monotonic ms + offset
+    b = SharedBindings(lambda *w: writes.append(w), lambda m: int(m * 1000) + offset,
+                       lambda ms: (ms - offset) / 1000)  # fmt: skip
+    assert b.get("c", 10.0).state("a") == "new"
+    b.bind("c", "a", "work", 300.0, 10.0)
+    assert writes == [("c", json.dumps(["a", "work", 1_010_000, 300_000]), 3_900_000)]
+    b.bind("c", "a", "work", 300.0, 10.5)  # a parallel request of the conversation: no write
+    assert len(writes) == 1
+    b.bind("c", "b", "work", 300.0, 10.6)  # rebound: written
+    assert len(writes) == 2 and b.get("c", 11.0).state("b") == "bound"
+    older = json.dumps(["a", "work", 1_010_000, 300_000])
+    assert b.adopt("c", older).provider == "b"  # ours is newer: it stands
+    newer = json.dumps(["a", "work", 1_020_000, 300_000])  # another instance, at 20.0
+    assert b.adopt("c", newer).provider == "a" and b.get("c", 21.0).state("a") == "bound"
+    assert b.get("c", 320.0).state("a") == "expired"  # past its TTL: expired, not new
+    assert b.adopt("c", None) is None and b.adopt("c", b"garbage") is None
+    assert b.get("c", 21.0).bound == "a"  # Redis said nothing: the mirror stands
 
 
 def test_the_backend_follows_the_config_and_the_option() -> None:
@@ -258,9 +269,9 @@ def test_the_backend_follows_the_config_and_the_option() -> None:
     assert b.store.keys.prefix == "x:"
     assert "pw" not in repr(shared) and "pw" not in str(make_backend(shared).status())
     line = status_line(make_backend(shared).status())
-    assert line.startswith("shared state: redis://:***@h:1/0 unreachable")
+    assert line is not None and line.startswith("shared state: redis://:***@h:1/0 unreachable")
     assert "budgets local-share" in line
-    assert status_line(LocalBackend().status()).startswith("shared state: local")
+    assert status_line(LocalBackend().status()) is None  # router.status as ever
 
 
 # -- config and key names ----------------------------------------------------------------------

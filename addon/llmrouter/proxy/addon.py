@@ -20,6 +20,7 @@ from llmrouter.proxy.intake import answer_error, read_request, response_headers
 from llmrouter.proxy.observe import Observer
 from llmrouter.proxy.reload import ConfigWatcher
 from llmrouter.proxy.resets import StreamResets
+from llmrouter.proxy.sharing import Sharing
 from llmrouter.proxy.upstream import new_session
 from llmrouter.routing import pricing
 from llmrouter.routing.profiles import HostIndex, allow_hosts_patterns
@@ -68,7 +69,9 @@ class Router:
         self.gate = Gate(
             lambda: self.config, lambda h, p: bool(self.index and self.index.intercepts(h, p))
         )
-        self.addons = [self.observer, self.gate]
+        # Which state store this run uses (local, or Redis): `router_redis`, `shared:`.
+        self.sharing = Sharing()
+        self.addons = [self.observer, self.gate, self.sharing]
         self._rebuild: asyncio.Task[None] | None = None
 
     # -- options ---------------------------------------------------------------------------
@@ -197,12 +200,14 @@ class Router:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def running(self) -> None:
-        self.engine = Engine(new_session(), self._write)
+        state = self.sharing.make(self.config)
+        self.engine = Engine(new_session(), self._write, state=state)
         self.engine.exchange.max_response = ctx.options.max_response_mb * 2**20
-        if self.journal is not None:  # users' spend; their requests wait until it is back
+        if self.journal is not None:  # users' spend (None with Redis: the cluster keeps it)
             self._rebuild = self.engine.limits.rebuilding(self.journal.path, self.journal.backups)
         if self.config is not None:
             self.engine.apply_config(self.config)
+        await state.start()  # bounded: an unreachable Redis costs a few timeouts, then local
         await self.handoff.start()
         self.watcher.start()
         await asyncio.to_thread(pricing.preload)
@@ -219,6 +224,7 @@ class Router:
                         f"upstream in use={in_use}")  # fmt: skip
         await self.handoff.stop()
         if self.engine is not None:
+            await self.engine.state.stop()  # queued writes flushed (bounded), instance left
             await self.engine.session.close()
         if self.journal is not None:
             self.journal.close()
@@ -229,6 +235,7 @@ class Router:
         problem = _profile_problem(cfg, ctx.options.router_profile) or self.gate.problem(cfg)
         if problem:  # the same rules as at start-up
             raise ConfigError(problem)
+        self.sharing.reloaded(cfg)
         self._use(cfg)
         self._manage_allow_hosts()
 

@@ -24,8 +24,8 @@ from llmrouter.proxy.exchange import Answer, Exchange, Request
 from llmrouter.proxy.planning import Leg, Plan, Planner
 from llmrouter.routing import pricing
 from llmrouter.routing.strategies import Selection, Selector
-from llmrouter.state.health import HealthBook, HealthSettings
-from llmrouter.state.latency import LatencyBook
+from llmrouter.state.backends import LocalBackend, StateBackend
+from llmrouter.state.health import HealthSettings
 from llmrouter.wire import apis
 from llmrouter.wire.apis import ApiName, Usage
 from llmrouter.wire.outcome import Failure, Outcome, failure_of
@@ -54,18 +54,22 @@ class Engine:
         session: aiohttp.ClientSession,
         write: Callable[[dict[str, Any]], None],
         selector: Selector | None = None,
+        state: StateBackend | None = None,
     ) -> None:
         self.session = session
         self.write = write
-        self.health = HealthBook()
-        self.latency = LatencyBook()
-        self.selector = selector or Selector()
+        # Health, latency, bindings and limits: this process's, or shared through Redis.
+        self.state = state if state is not None else LocalBackend()
+        self.health = self.state.health
+        self.latency = self.state.latency
+        self.limits = self.state.limits  # users' budgets and rates; kept across reloads
+        self.selector = selector or Selector(start=self.state.offset)
         self.mixes: dict[str, pricing.Mix] = {}
         self._key_hashes: dict[str, str | None] = {}
         self.scrub = Scrubber(())
-        self.exchange = Exchange(session, self.health, self.latency, self._end)
-        self.planner = Planner(self.health, self.latency, self.selector, self.mixes, provider_key)
-        self.limits = limiting.LocalLimits()  # users' budgets and rates; kept across reloads
+        self.exchange = Exchange(session, self.state, self._end)
+        self.planner = Planner(self.health, self.latency, self.selector, self.mixes, provider_key,
+                               self.state.bindings)  # fmt: skip
 
     def apply_config(self, cfg: RouterConfig) -> None:
         """Keep the state of providers that survived a reload; forget the others."""
@@ -80,7 +84,8 @@ class Engine:
         self.planner.apply_config(cfg)
         self._key_hashes = keys
         self.health.retain(keys)
-        self.latency.retain(keys)
+        self.latency.retain(set(keys))
+        self.state.watch(keys, cfg.access.users if cfg.access is not None else ())
         self.scrub = Scrubber(k for p in cfg.providers.values() if (k := key_of(p)) is not None)
         self.exchange.scrub = self.scrub
 
@@ -91,22 +96,33 @@ class Engine:
     ) -> Answer:
         profile = cfg.profiles[pname]
         started = time.monotonic()
-        plan = self.planner.plan(cfg, pname, req, started)
+        plan = self.planner.draft(cfg, pname, req, started)
         if plan.leg is None:
             return self._refuse(req, plan)
-        sel = plan.leg.selection
         deadline = started + (plan.policy.deadline or cfg.deadline(profile))
         ctx = Ctx(req.id, pname, plan.policy.strategy, req.api, model_name(req.model), req.stream,
                   deadline)  # fmt: skip
-        ctx.candidates, ctx.reason, ctx.skipped = list(sel.order), sel.reason, list(plan.skipped)
+        ctx.skipped = list(plan.skipped)
         ctx.route, ctx.route_reason = plan.decision.route, plan.decision.reason
         ctx.conversation = plan.conversation.base if plan.conversation else None
         ctx.history = plan.history
         ctx.user = user
-        if user is not None:  # reserved before the first attempt; settled when the last ends
-            refused = await limiting.admit(self.limits, self.planner, cfg, req, plan, ctx)
+        # Reserved before the first attempt (settled when the last ends), with the binding
+        # read in the same step: one round trip to a shared state, none without one.
+        asked = limiting.ask(self.planner, cfg, req, plan, ctx) if user is not None else None
+        if isinstance(asked, Answer):
+            return asked
+        verdict = None
+        if plan.wants or asked is not None:
+            r = asked.reservation if asked is not None else None
+            verdict = (await self.state.begin(plan.wants, r, time.time())).verdict
+        self.planner.pin(plan)
+        if asked is not None:
+            refused = limiting.admitted(asked, verdict, req.api, plan, ctx)
             if refused is not None:
                 return refused
+        sel = plan.leg.selection
+        ctx.candidates, ctx.reason = list(sel.order), sel.reason
 
         attempts: list[Attempt] = []
         last_http: Answer | None = None
@@ -121,7 +137,7 @@ class Engine:
                     continue  # skipped at admission: a usd budget needs a known price
                 prov = cfg.providers[name]
                 key = provider_key(name, prov)
-                probe = self.health.acquire(key, time.monotonic(), force=forced)
+                probe = await self.state.acquire(key, time.monotonic(), force=forced)
                 if probe is None:
                     reason = self._skip_reason(key, time.monotonic())
                     ctx.skipped.append({"provider": name, "reason": reason})
@@ -260,7 +276,7 @@ class Engine:
         att.end(outcome, error, ended)
         now = time.monotonic()
         failure = failure if failure is not None else failure_of(outcome, att.status)
-        att.cooldown = self.health.record(
+        att.cooldown = self.state.record(
             att.key,
             now,
             failure,

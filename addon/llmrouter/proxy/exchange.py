@@ -22,8 +22,7 @@ from llmrouter.proxy.attempt import Attempt
 from llmrouter.proxy.body import Head, parse_object, read_head, set_model
 from llmrouter.proxy.relay import Relay, RelayEnd, hold_until_commit
 from llmrouter.routing.strategies import Selection
-from llmrouter.state.health import HealthBook, parse_retry_after
-from llmrouter.state.latency import LatencyBook
+from llmrouter.state.health import parse_retry_after
 from llmrouter.wire import apis
 from llmrouter.wire.apis import ApiName, Flavor
 from llmrouter.wire.outcome import Failure, Outcome, classify_status, failure_of
@@ -32,6 +31,7 @@ from llmrouter.wire.sse import StreamMeter
 
 if TYPE_CHECKING:
     from llmrouter.proxy.planning import Plan
+    from llmrouter.state.backends import StateBackend
 
 # Bytes a stream may send before its first content event: lifecycle events are small (an
 # OpenAI response.created echoes the instructions and tools: still far below this).
@@ -105,12 +105,9 @@ class Answer:
 class Exchange:
     """Makes attempts with the router's aiohttp session; the engine does the bookkeeping."""
 
-    def __init__(
-        self, session: aiohttp.ClientSession, health: HealthBook, latency: LatencyBook, end: EndFn
-    ) -> None:
+    def __init__(self, session: aiohttp.ClientSession, state: StateBackend, end: EndFn) -> None:
         self.session = session
-        self.health = health
-        self.latency = latency
+        self.state = state  # health and latency: this process's, or shared
         self._end = end
         self.scrub = Scrubber(())  # every configured key: set by the engine on each config
         self.max_response = 64 * 2**20  # bytes of a buffered answer (max_response_mb)
@@ -278,8 +275,9 @@ class Exchange:
             return Answer(att.status or 200, headers, b"".join(held)), False
         att.ttft, att.final = time.monotonic(), True
         if att.probe:
-            self.health.probe_passed(att.key)
-        self.latency.record_ok(att.key, att.model, True, time.time(), ttft_ms=att.ms(att.ttft))
+            self.state.probe_passed(att.key, att.t0)
+        self.state.latency.record_ok(att.key, att.model, True, time.time(),
+                                     ttft_ms=att.ms(att.ttft))  # fmt: skip
 
         def on_end(end: RelayEnd) -> None:
             att.usage, att.bytes, att.content_events = meter.usage, end.bytes, meter.content_events

@@ -5,23 +5,22 @@ The decisions are made by `state/limits.py` (the ledger: windows, check-and-rese
 step) and `state/reservation.py` (the bound of one request's cost); this module puts them on
 the engine's path, so that `dispatch.Engine` only asks:
 
-    refused = await admit(engine.limits, cfg, req, plan, ctx, estimate)  # before attempt 1
+    asked = ask(planner, cfg, req, plan, ctx)    # before attempt 1: a Reservation, or a 403
+    begun = await state.begin(conversations, asked.reservation, now)  # one round trip
+    refused = admitted(asked, begun.verdict, req.api, plan, ctx)        # a 429, or ctx.hold
     book(engine.limits, att)      # each attempt's end: a final one settles the reservation
     close(engine.limits, ctx)     # the request ended with no final attempt: settle or release
 
-`LocalLimits` is the engine's one door to the limits, shaped like the shared backend
-(`state/backends.py`): `await reserve(Reservation, now)`, then `settle` or `release`. Swapping
-it for Redis is swapping this object (see `reserve`).
+`engine.limits` is the state backend's door (`state/limitdoor.py`): the local Ledger, or the
+cluster's counters in Redis.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmrouter.proxy.exchange import Answer, Request
@@ -30,8 +29,8 @@ from llmrouter.routing.estimate import estimate
 from llmrouter.routing.routes import fallback_order, policy_for
 from llmrouter.routing.signals import Signals
 from llmrouter.schema import RouterConfig
-from llmrouter.state import limitstart
-from llmrouter.state.limits import MICRO, Denial, Grant, Ledger, usd_to_micro, windows_for
+from llmrouter.state.limitdoor import LedgerView, LimitsDoor, LocalLimits  # noqa: F401 - re-exported
+from llmrouter.state.limits import MICRO, Denial, Grant, usd_to_micro, windows_for
 from llmrouter.state.limittypes import Reservation
 from llmrouter.state.reservation import plan_reservation, requested_max_tokens
 from llmrouter.wire import apis
@@ -43,50 +42,6 @@ if TYPE_CHECKING:
     from llmrouter.proxy.planning import Plan, Planner
 
 logger = logging.getLogger("llmrouter")
-
-
-class LocalLimits:
-    """This instance's budgets and rates: the local Ledger behind an async `reserve`.
-
-    The Redis backend offers the same verdicts through `StateBackend.begin(conversation,
-    reservation, now)` (one round trip with the conversation's binding) and the same
-    `settle`/`release`; an adapter whose `reserve` returns `(await begin(None, r, now)).verdict`
-    drops in here.
-    """
-
-    def __init__(self, ledger: Ledger | None = None) -> None:
-        self.ledger = ledger if ledger is not None else Ledger()
-        self.ready = asyncio.Event()  # cleared while the spend is rebuilt from the journal
-        self.ready.set()
-
-    async def reserve(self, r: Reservation, now_unix: float) -> Grant | Denial:
-        if not self.ready.is_set():  # a request at start-up waits for the journal's spend
-            await self.ready.wait()
-            now_unix = time.time()
-        # One synchronous step from here: no other request can slip in between check and hold.
-        return self.ledger.reserve(r.user, r.windows, r.amount, now_unix)
-
-    def settle(self, grant: Grant, actual_micro: int, now_unix: float) -> None:
-        self.ledger.settle(grant, actual_micro, now_unix)
-
-    def release(self, grant: Grant, now_unix: float) -> None:
-        self.ledger.release(grant, now_unix)
-
-    def rebuilding(self, path: Path, backups: int) -> asyncio.Task[None]:
-        """Rebuild the spend from the journal in the background; `reserve` waits until done.
-        `ready` is cleared now, before any request can reserve."""
-        self.ready.clear()
-        return asyncio.create_task(self._rebuild(path, backups))
-
-    async def _rebuild(self, path: Path, backups: int) -> None:
-        try:
-            warn = await limitstart.rebuild(self.ledger, path, time.time(), backups)
-            if warn:
-                logger.warning(warn)
-        except Exception:  # budgets then start from zero: say so loudly, never hang requests
-            logger.exception("router: spend not rebuilt from the journal; budgets start at 0")
-        finally:
-            self.ready.set()
 
 
 @dataclass(slots=True)
@@ -120,17 +75,25 @@ def candidate_prices(
     return out
 
 
-async def admit(
-    limits: LocalLimits, planner: Planner, cfg: RouterConfig, req: Request, plan: Plan, ctx: Ctx
-) -> Answer | None:
-    """Reserve the request against its user's limits (ctx.user): None when it may go (then
-    ctx.hold is set), else the answer the client gets: a 429, or a 403 when no candidate has
-    a price for a user with a usd budget (the input estimate is made only for such a user)."""
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What a request asks of its user's limits, before the verdict."""
+
+    reservation: Reservation
+    unpriced: frozenset[str]  # candidates a user with a usd budget never gets
+
+
+def ask(
+    planner: Planner, cfg: RouterConfig, req: Request, plan: Plan, ctx: Ctx
+) -> Asked | Answer | None:
+    """The reservation of the request's user (ctx.user): None for a request of no configured
+    user, or a 403 when no candidate has a price for a user with a usd budget (the input
+    estimate is made only for such a user)."""
     account = cfg.access.users.get(ctx.user) if cfg.access is not None and ctx.user else None
     if account is None or ctx.user is None:
         return None
-    user, wall = ctx.user, time.time()
-    windows = windows_for(account.limits, wall)
+    user = ctx.user
+    windows = windows_for(account.limits, time.time())
     amount, unpriced = 0, frozenset[str]()
     if any(w.name != "rpm" for w in windows):
         tokens = input_estimate(planner, req, plan)
@@ -146,10 +109,17 @@ async def admit(
                    f"{', '.join(res.unpriced)})")  # fmt: skip
             return _refused(req.api, plan, 403, msg, "unpriced_for_budget", [])
         amount = res.amount
-    verdict = await limits.reserve(Reservation(user, tuple(windows), amount), wall)
+    return Asked(Reservation(user, tuple(windows), amount), unpriced)
+
+
+def admitted(
+    asked: Asked, verdict: Grant | Denial | None, api: apis.ApiName, plan: Plan, ctx: Ctx
+) -> Answer | None:
+    """None when the request may go (ctx.hold is set), else its 429."""
     if isinstance(verdict, Denial):
-        return denied(req.api, plan, verdict)
-    ctx.hold = Hold(verdict, amount, unpriced)
+        return denied(api, plan, verdict)
+    assert verdict is not None  # a reservation always gets a verdict
+    ctx.hold = Hold(verdict, asked.reservation.amount, asked.unpriced)
     return None
 
 
@@ -182,7 +152,7 @@ def _served(att: Attempt) -> bool:
     return att.ttft is not None or (att.status is not None and 200 <= att.status < 300)
 
 
-def book(limits: LocalLimits, att: Attempt) -> None:
+def book(limits: LimitsDoor, att: Attempt) -> None:
     """An attempt ended: add its cost to the request's hold; the final one settles it.
 
     A served answer whose usage the router could not read whole (a stream cut, abandoned or
@@ -210,7 +180,7 @@ def book(limits: LocalLimits, att: Attempt) -> None:
         limits.settle(hold.grant, hold.spent, time.time())
 
 
-def close(limits: LocalLimits, ctx: Ctx) -> None:
+def close(limits: LimitsDoor, ctx: Ctx) -> None:
     """The request ended without a final attempt (all failed, deadline, cancelled, refused):
     book what its attempts cost, or give the whole reservation back."""
     hold, ctx.hold = ctx.hold, None
@@ -237,7 +207,7 @@ class UserStatus:
     limits: dict[str, dict[str, float | int]] = field(default_factory=dict)
 
 
-def users_status(cfg: RouterConfig, ledger: Ledger, now_unix: float) -> list[UserStatus]:
+def users_status(cfg: RouterConfig, ledger: LedgerView, now_unix: float) -> list[UserStatus]:
     """Each configured user's spend and what is left of each limit. No tokens, no hashes."""
     if cfg.access is None:
         return []

@@ -91,6 +91,13 @@ class Metrics:
             ["provider"],
             registry=r,
         )
+        self.shared = Gauge(
+            "llmrouter_shared_state",
+            "The shared state store (Redis; absent without one): connected 1 or 0, live "
+            "instances, background writes queued, dropped (queue full) and refused by Redis.",
+            ["what"],
+            registry=r,
+        )
         self.streams = Gauge(
             "llmrouter_streams_in_flight",
             "Streamed answers being handed off or relayed.",
@@ -136,6 +143,17 @@ class Metrics:
             for s in STATES:
                 self.state.labels(name, s).set(1 if s == state else 0)
             self.cooldown.labels(name).set(max(0.0, left))
+
+    def set_shared(self, status: Mapping[str, Any]) -> None:
+        """The store's figures at a scrape (`StateBackend.status()`); nothing for a local one."""
+        self.shared.clear()
+        if status.get("backend") != "redis":
+            return
+        self.shared.labels("connected").set(1 if status.get("state") == "connected" else 0)
+        for what in ("instances", "queue", "dropped", "failed"):
+            v = status.get(what)
+            if isinstance(v, int):
+                self.shared.labels(what).set(v)
 
     def render(self) -> bytes:
         """The Prometheus text exposition (content type `CONTENT_TYPE`)."""

@@ -67,6 +67,7 @@ class Status:
     upstream_connections: int = 0
     config: str | None = None
     users: list[UserStatus] = field(default_factory=list)  # access: spend and limits left
+    shared: dict[str, Any] = field(default_factory=dict)  # the state store: local or Redis
 
 
 def status_of(
@@ -93,7 +94,8 @@ def status_of(
     profiles = [ProfileStatus(n, p.strategy, list(p.hosts), list(p.providers))
                 for n, p in cfg.profiles.items()]  # fmt: skip
     users = users_status(cfg, engine.limits.ledger, time.time())
-    return Status(providers, profiles, pending, upstream.in_use(engine.session), config, users)
+    return Status(providers, profiles, pending, upstream.in_use(engine.session), config, users,
+                  engine.state.status())  # fmt: skip
 
 
 def _round(v: float | None) -> float | None:
@@ -174,6 +176,7 @@ class Pages:
                 self.metrics.streams.set(status.streams_in_flight)
                 self.metrics.set_providers((p.name, p.state, p.cooldown_s)
                                            for p in status.providers)  # fmt: skip
+                self.metrics.set_shared(status.shared)
             page = _page(200, self.metrics.render(), CONTENT_TYPE)
         else:
             page = _json(404, {"error": f"no page {route}", "pages": _PATHS})

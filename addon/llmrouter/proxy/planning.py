@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from llmrouter.config import Profile, Provider, RouterConfig
 from llmrouter.proxy.exchange import Request
@@ -28,9 +29,11 @@ from llmrouter.routing.routes import Decision, Policy, detect, fallback_order, h
 from llmrouter.routing.signals import Signals
 from llmrouter.routing.strategies import Candidate, Selection, Selector
 from llmrouter.state.health import HealthBook
-from llmrouter.state.latency import LatencyBook
 from llmrouter.wire import apis
 from llmrouter.wire.scrub import model_name
+
+if TYPE_CHECKING:
+    from llmrouter.state.backends import BindingsLike, LatencyLike
 
 KeyFn = Callable[[str, Provider], str]  # dispatch.provider_key: the health/latency book key
 History = tuple[str, int, int]  # usage thread key, body bytes, messages
@@ -42,8 +45,10 @@ class Leg:
 
     policy: Policy
     selection: Selection  # the strategy's order, with the bound provider moved first
-    pin: Pin | None  # None: affinity off, or no conversation to key on
+    pin: Pin | None  # None: affinity off, or no conversation to key on (or not pinned yet)
     fallback: bool = False  # the profile's pool, tried after every candidate of the route
+    # (key, ttl, ready candidates): the binding to look up once the state has read it
+    want: tuple[str, float, frozenset[str]] | None = None
 
     @property
     def order(self) -> tuple[str, ...]:
@@ -75,6 +80,7 @@ class Plan:
     refusal: tuple[int, str, str] | None = None  # status, message, error code
     fallback_leg: Leg | None = None  # made on demand, once the route's pool failed
     fallback_tried: bool = False
+    wants: tuple[str, ...] = ()  # binding keys the state reads before `Planner.pin`
 
     @property
     def route_label(self) -> str | None:
@@ -112,17 +118,19 @@ class Planner:
     def __init__(
         self,
         health: HealthBook,
-        latency: LatencyBook,
+        latency: LatencyLike,
         selector: Selector,
         mixes: dict[str, pricing.Mix],
         key: KeyFn,
+        bindings: BindingsLike | None = None,
     ) -> None:
         self.health = health
         self.latency = latency
         self.selector = selector
         self.mixes = mixes
         self.key = key
-        self.bindings = BindingBook()
+        # The state backend's: a local BindingBook, or its mirror of the shared bindings.
+        self.bindings: BindingsLike = bindings if bindings is not None else BindingBook()
         self.usage = UsageBook()
         self._keys: dict[str, str] = {}
 
@@ -138,6 +146,12 @@ class Planner:
     # -- the plan -----------------------------------------------------------------------------
 
     def plan(self, cfg: RouterConfig, pname: str, req: Request, now: float) -> Plan:
+        """The whole plan, its binding looked up in `self.bindings` as it stands."""
+        return self.pin(self.draft(cfg, pname, req, now))
+
+    def draft(self, cfg: RouterConfig, pname: str, req: Request, now: float) -> Plan:
+        """The plan before its binding: `wants` names the keys to read (a shared state reads
+        them in the request's one round trip, with its reservation), then `pin`."""
         profile = cfg.profiles[pname]
         # The body is parsed only if a fact needs it (see Signals): not for a Claude Code
         # request of a profile without routes or context windows.
@@ -164,6 +178,7 @@ class Planner:
                     f"{leg.selection.reason}"
                 )
         plan.leg, plan.estimate = leg, est.value
+        plan.wants = _wants(plan, profile)
         if leg is None:
             if plan.skipped:
                 plan.refusal = (400, f"router: {unservable(plan.skipped)}", "unservable")
@@ -188,7 +203,28 @@ class Planner:
         profile = cfg.profiles[pname]
         plan.fallback_leg, _ = self._fallback(cfg, pname, profile, req, sig, est, plan)
         plan.estimate = plan.estimate or est.value
+        if plan.fallback_leg is not None:
+            self._pin(plan.fallback_leg, plan)
         return plan.fallback_leg
+
+    def pin(self, plan: Plan) -> Plan:
+        """Look the first pool's binding up: the bound provider goes first."""
+        if plan.leg is not None:
+            self._pin(plan.leg, plan)
+        return plan
+
+    def _pin(self, leg: Leg, plan: Plan) -> None:
+        conv = plan.conversation
+        if leg.want is None or conv is None or leg.pin is not None:
+            return
+        key, ttl, ready = leg.want
+        leg.pin = p = pin(self.bindings, key, plan.profile, ttl, plan.now,
+                          compaction=conv.compaction)  # fmt: skip
+        # Only a healthy, enabled candidate can go first: a binding never revives one.
+        sel = leg.selection
+        order = p.order(sel.order, ready)
+        if order != sel.order:
+            leg.selection = sel._replace(order=order, reason=f"{sel.reason}; bound to {order[0]}")
 
     def _fallback(
         self,
@@ -240,16 +276,11 @@ class Planner:
                                    conversation=key)  # fmt: skip
         if not sel.order:
             return None, sel.reason
-        p = None
+        leg = Leg(policy, sel, None)
         if key is not None and conv is not None:
-            ttl = policy.affinity_ttl or conv.ttl
-            p = pin(self.bindings, key, pname, ttl, plan.now, compaction=conv.compaction)
-            # Only a healthy, enabled candidate can go first: a binding never revives one.
-            ready = {c.name for c in cands if c.healthy and c.enabled}
-            order = p.order(sel.order, ready)
-            if order != sel.order:
-                sel = sel._replace(order=order, reason=f"{sel.reason}; bound to {order[0]}")
-        return Leg(policy, sel, p), sel.reason
+            ready = frozenset(c.name for c in cands if c.healthy and c.enabled)
+            leg.want = (key, policy.affinity_ttl or conv.ttl, ready)
+        return leg, sel.reason
 
     def candidates(
         self,
@@ -292,6 +323,19 @@ class Planner:
         if usage.input_tokens is not None:
             thread, size, messages = history
             self.usage.put(thread, Reported(usage.input_tokens, size, messages))
+
+
+def _wants(plan: Plan, profile: Profile) -> tuple[str, ...]:
+    """The binding keys this request may look up: its first pool's, and the profile's pool's
+    that a route may fall back to (read in the same round trip, so a fallback waits for none)."""
+    conv, leg = plan.conversation, plan.leg
+    if conv is None or leg is None:
+        return ()
+    keys = (leg.want[0],) if leg.want is not None else ()
+    route, own = plan.policy, conv.key(None)
+    if route.route is not None and route.fallback and not leg.fallback and own not in keys:
+        keys += (own,) if policy_for(profile, None).affinity else ()
+    return keys
 
 
 def _estimates(cfg: RouterConfig, profile: Profile) -> bool:

@@ -12,6 +12,7 @@ from llmrouter.config import RouterConfig, key_of
 from llmrouter.proxy import upstream
 from llmrouter.proxy.dispatch import Answer, Engine, Request, provider_key
 from llmrouter.proxy.limiting import UserStatus, users_status
+from llmrouter.state.backends import status_line
 from llmrouter.state.latency import Figures
 from llmrouter.state.limits import MICRO, format_duration, format_usd
 from llmrouter.wire import apis
@@ -229,6 +230,8 @@ def status(cfg: RouterConfig, engine: Engine, pending: int) -> str:
     text += _bindings(engine, now)
     text += [printable(line) for line in users_lines(users_status(cfg, engine.limits.ledger,
                                                                   time.time()))]  # fmt: skip
+    if shared := status_line(engine.state.status()):
+        text.append(shared)
     text.append(f"streams being handed off or relayed: {pending}")
     text.append(f"upstream connections in use: {upstream.in_use(engine.session)}")
     return "\n".join(text)

@@ -49,9 +49,12 @@ def _money(p: float) -> str:
 class Selector:
     """Runs a strategy. Holds the round-robin counter of each profile and the RNG."""
 
-    def __init__(self, rng: random.Random | None = None) -> None:
+    def __init__(self, rng: random.Random | None = None, start: int = 0) -> None:
         self.rng = rng or random.Random()
         self.counters: dict[str, int] = {}
+        # Where every counter starts: 0 for one router; a random offset per instance when
+        # several share state, so that instances started together do not all begin alike.
+        self.start = start
 
     def select(
         self,
@@ -97,7 +100,7 @@ class Selector:
         k = len(healthy)
         if not k:
             return _names(cooling), "round-robin: all cooling", False
-        n = self.counters.get(profile, 0)
+        n = self.counters.get(profile, self.start)
         self.counters[profile] = n + 1
         i = n % k
         return (

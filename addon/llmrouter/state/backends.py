@@ -1,51 +1,79 @@
 """The routing state behind one interface: health, latency, conversation bindings, limits.
 
-`LocalBackend` keeps everything in this process (no `shared:` in the config). `RedisBackend`
-keeps the same local books and shares them through Redis (`state/shared.py`): it publishes
-what this instance learns, adopts what the others learn, and answers from the local books
-whenever Redis is slow or down. The engine talks to either the same way:
+`LocalBackend` keeps everything in this process (no `shared:` in the config): what a single
+router has always done, with nothing of Redis on its path. `RedisBackend` (redisbackend.py)
+keeps the same local books and shares them through Redis: it publishes what this instance
+learns, adopts what the others learn, and answers from the local books whenever Redis is slow
+or down. The engine talks to either the same way:
 
-    begun = await state.begin(conversation, reservation, time.time())   # the one round trip
-    probe = await state.acquire(key, now, force=forced)                  # per attempt
+    begun = await state.begin(conversations, reservation, time.time())  # the one round trip
+    state.bindings.get(...) / .bind(...)                                  # affinity.Bindings
+    probe = await state.acquire(key, now, force=forced)                   # per attempt
     state.record(key, now, failure, ...) / state.probe_passed(key, started)
-    state.latency.record_ok(...) / .record_failure(...) / .get(key, model, stream)  # merged
-    state.bind(conversation, provider, ttl); state.settle(grant, micro) / state.release(grant)
+    state.latency.record_ok(...) / .get(key, model, stream)              # merged with Redis
+    state.limits.settle(grant, micro) / .release(grant)                  # limitdoor.LimitsDoor
 
 Times: `now` is monotonic seconds (as in health.py), `now_unix` wall seconds (limits, latency).
 """
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-from collections.abc import Iterable
-from typing import Any, Protocol
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
+from llmrouter.routing.affinity import BindingBook
 from llmrouter.schema import Shared
 from llmrouter.state.health import HealthBook, HealthSettings
-from llmrouter.state.latencyview import LatencyView
-from llmrouter.state.limits import Ledger
-from llmrouter.state.limittypes import Begun, Grant, LedgerLike, Reservation, booked
-from llmrouter.state.outage import OutageLimits
-from llmrouter.state.shared import SharedStore
+from llmrouter.state.latency import LatencyBook, Series
+from llmrouter.state.limitdoor import LimitsDoor, LocalLimits
+from llmrouter.state.limittypes import Begun, Reservation
 from llmrouter.wire.outcome import Failure
 
-_BINDINGS_MAX = 100_000
-_UNSHARED = frozenset({Failure.AUTH})  # a refused key is this instance's key: not news to others
-_SLACK = 0.05  # s: a remote deadline converted to this clock may be off by a little
+if TYPE_CHECKING:
+    from llmrouter.routing.affinity import Lookup
+    from llmrouter.state.latency import Figures
+    from llmrouter.state.latencyview import MergedSeries
+
+
+class LatencyLike(Protocol):
+    """LatencyBook's API; the Redis backend's LatencyView answers `get` for the cluster."""
+
+    def get(self, key: str, model: str | None, stream: bool) -> Series | MergedSeries | None: ...
+    def record_ok(self, key: str, model: str | None, stream: bool, now: float, *,
+                  ttft_ms: float | None = None, total_ms: float | None = None,
+                  output_tokens: int | None = None) -> None: ...  # fmt: skip
+    def record_failure(self, key: str, model: str | None, stream: bool, now: float) -> None: ...
+    def retain(self, keys: set[str]) -> None: ...
+    def count(self, key: str) -> int: ...
+    def summary(self, key: str, limit: int | None = None) -> dict[str, Figures]: ...
+
+
+class BindingsLike(Protocol):
+    """affinity.Bindings plus what the planner and router.status use of a BindingBook."""
+
+    cap: int
+
+    def get(self, key: str, now: float, *, compaction: bool = False) -> Lookup: ...
+    def bind(self, key: str, provider: str, profile: str, ttl: float, now: float) -> None: ...
+    def size(self) -> int: ...
+    def snapshot(self, now: float) -> dict[str, dict[str, int]]: ...
+    def drop_providers(self, names: Iterable[str]) -> int: ...
 
 
 class StateBackend(Protocol):
     """What the engine asks of the routing state, whichever backend keeps it."""
 
     health: HealthBook  # read directly by selection: available(), until(), get()
-    latency: LatencyView  # LatencyBook's API; .get() answers for the whole cluster
+    latency: LatencyLike
+    bindings: BindingsLike  # the planner's conversation bindings
+    limits: LimitsDoor  # Engine.limits: settle, release, the ledger router.status reads
+    offset: int  # where this instance starts its round-robin counters
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
-    def watch(self, provider_keys: Iterable[str]) -> None: ...
+    def watch(self, provider_keys: Iterable[str], users: Iterable[str] = ()) -> None: ...
     async def begin(
-        self, conversation: str | None, reservation: Reservation | None, now_unix: float
+        self, conversations: Sequence[str], reservation: Reservation | None, now_unix: float
     ) -> Begun: ...
     async def acquire(self, key: str, now: float, *, force: bool = False) -> bool | None: ...
     def record(
@@ -53,52 +81,21 @@ class StateBackend(Protocol):
         probe: bool = False, judged: bool = True, started: float | None = None,
     ) -> float | None: ...  # fmt: skip
     def probe_passed(self, key: str, started: float) -> None: ...
-    def bind(self, conversation: str, provider: str, ttl: float) -> None: ...
-    def settle(self, grant: Grant, actual_micro: int, now_unix: float) -> None: ...
-    def release(self, grant: Grant, now_unix: float) -> None: ...
     def status(self) -> dict[str, Any]: ...
-
-
-class LocalBindings:
-    """Conversation -> provider, each with its TTL; the oldest go first past `max_entries`."""
-
-    def __init__(self, max_entries: int = _BINDINGS_MAX) -> None:
-        self.max_entries = max_entries
-        self._d: OrderedDict[str, tuple[str, float]] = OrderedDict()
-
-    def get(self, conversation: str, now: float) -> str | None:
-        hit = self._d.get(conversation)
-        if hit is None:
-            return None
-        if hit[1] <= now:
-            del self._d[conversation]
-            return None
-        return hit[0]
-
-    def peek(self, conversation: str) -> tuple[str, float] | None:
-        """(provider, expiry) as stored, expired or not."""
-        return self._d.get(conversation)
-
-    def set(self, conversation: str, provider: str, ttl: float, now: float) -> None:
-        self._d.pop(conversation, None)
-        self._d[conversation] = (provider, now + ttl)
-        while len(self._d) > self.max_entries:
-            self._d.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._d)
 
 
 class LocalBackend:
     """Everything in this process: what a single router instance has always done."""
 
+    offset = 0  # round-robin starts at the first candidate, as it always has
+
     def __init__(
-        self, ledger: LedgerLike | None = None, settings: HealthSettings | None = None
+        self, limits: LimitsDoor | None = None, settings: HealthSettings | None = None
     ) -> None:
         self.health = HealthBook(settings)
-        self.latency = LatencyView()
-        self.bindings = LocalBindings()
-        self.ledger: LedgerLike = ledger if ledger is not None else Ledger()
+        self.latency: LatencyLike = LatencyBook()
+        self.bindings: BindingsLike = BindingBook()
+        self.limits: LimitsDoor = limits if limits is not None else LocalLimits()
         self.watched: set[str] = set()
 
     async def start(self) -> None:
@@ -107,21 +104,17 @@ class LocalBackend:
     async def stop(self) -> None:
         return None
 
-    def watch(self, provider_keys: Iterable[str]) -> None:
-        """The providers of the current config (call after every (re)load)."""
+    def watch(self, provider_keys: Iterable[str], users: Iterable[str] = ()) -> None:
+        """The providers and users of the current config (call after every (re)load)."""
         self.watched = set(provider_keys)
 
     async def begin(
-        self, conversation: str | None, reservation: Reservation | None, now_unix: float
+        self, conversations: Sequence[str], reservation: Reservation | None, now_unix: float
     ) -> Begun:
-        binding = None
-        if conversation is not None:
-            binding = self.bindings.get(conversation, time.monotonic())
-        verdict = None
-        if reservation is not None:
-            r = reservation
-            verdict = self.ledger.reserve(r.user, list(r.windows), r.amount, now_unix)
-        return Begun(binding, verdict, local=True)
+        """The bindings are in `self.bindings` already; the reservation is the ledger's."""
+        if reservation is None:
+            return Begun(local=True)
+        return Begun(await self.limits.reserve(reservation, now_unix), local=True)
 
     async def acquire(self, key: str, now: float, *, force: bool = False) -> bool | None:
         return self.health.acquire(key, now, force=force)
@@ -144,192 +137,15 @@ class LocalBackend:
     def probe_passed(self, key: str, started: float) -> None:
         self.health.probe_passed(key)
 
-    def bind(self, conversation: str, provider: str, ttl: float) -> None:
-        self.bindings.set(conversation, provider, ttl, time.monotonic())
-
-    def settle(self, grant: Grant, actual_micro: int, now_unix: float) -> None:
-        self.ledger.settle(grant, actual_micro, now_unix)
-
-    def release(self, grant: Grant, now_unix: float) -> None:
-        self.ledger.release(grant, now_unix)
-
     def status(self) -> dict[str, Any]:
-        return {"backend": "local", "bindings": len(self.bindings)}
+        return {"backend": "local"}
 
 
-class RedisBackend(LocalBackend):
-    """The local books, shared through Redis; local answers whenever Redis cannot answer."""
-
-    def __init__(
-        self,
-        shared: Shared,
-        url: str | None = None,
-        settings: HealthSettings | None = None,
-        *,
-        tick: float = 0.25,
-    ) -> None:
-        super().__init__(None, settings)
-        self.shared = shared
-        self.limits = OutageLimits(shared.on_outage)
-        self.store = SharedStore(
-            url or shared.redis.get_secret_value(),
-            shared.prefix,
-            self,
-            timeout=shared.timeout,
-            lease=shared.lease,
-            queue_max=shared.queue_max,
-            probe_lease=self.health.settings.probe_lease,
-            tick=tick,
-        )
-
-    async def start(self) -> None:
-        await self.store.start()
-
-    async def stop(self) -> None:
-        await self.store.stop()
-
-    def watch(self, provider_keys: Iterable[str]) -> None:
-        super().watch(provider_keys)
-        self.store.watch(self.watched)
-
-    async def begin(
-        self, conversation: str | None, reservation: Reservation | None, now_unix: float
-    ) -> Begun:
-        if conversation is None and reservation is None:
-            return Begun()
-        got = await self.store.begin(conversation, reservation, now_unix)
-        if got is None:  # Redis slow or down: this instance's bindings and its budget share
-            binding = None
-            if conversation is not None:
-                binding = self.bindings.get(conversation, time.monotonic())
-            verdict = None
-            if reservation is not None:
-                r, b = reservation, self.store.link.breaker
-                retry = max(1.0, b.next_retry - time.monotonic())
-                verdict = self.limits.reserve(r.user, r.windows, r.amount, now_unix, retry)
-            return Begun(binding, verdict, local=True)
-        binding, verdict, used = got
-        if reservation is not None:  # what the cluster used, for an outage's shares
-            r = reservation
-            for w, u in zip(r.windows, used, strict=False):
-                self.limits.learned(r.user, w, u)
-        return Begun(binding, verdict)
-
-    async def acquire(self, key: str, now: float, *, force: bool = False) -> bool | None:
-        probe = self.health.acquire(key, now, force=force)
-        if probe is not True:
-            return probe
-        got = await self.store.claim(key)
-        if got is None:
-            return True  # Redis cannot say: the local decision stands
-        state, value = got
-        if state == "mine":
-            return True
-        mono = time.monotonic()
-        self.health.defer_probe(key, 0.0)
-        if state == "ok":  # another instance proved it healthy
-            self.health.probe_passed(key)
-            return False
-        if state == "cooling":
-            self.health.adopt(key, value, mono, "shared")
-        else:  # another instance is probing: ask again in a moment (or hear its verdict)
-            self.health.defer_probe(key, mono + min(value, 1.0))
-        return False if force else None
-
-    def record(
-        self,
-        key: str,
-        now: float,
-        failure: Failure,
-        *,
-        retry_after: float | None = None,
-        probe: bool = False,
-        judged: bool = True,
-        started: float | None = None,
-    ) -> float | None:
-        h = self.health.get(key)
-        was_down = h.until > now or h.needs_probe
-        cool = super().record(
-            key, now, failure, retry_after=retry_after, probe=probe, judged=judged, started=started
-        )
-        if cool is not None:
-            if failure not in _UNSHARED:
-                self.store.cool(key, self.health.until(key), failure.value)
-            elif probe:
-                self.store.unclaim(key)  # our verdict does not hold for the others' keys
-        elif was_down and judged and not (h.until > now or h.needs_probe):
-            self.store.ok(key, started if started is not None else now)
-        elif probe and not judged:
-            self.store.unclaim(key)
-        return cool
-
-    def probe_passed(self, key: str, started: float) -> None:
-        h = self.health.get(key)
-        was_down = h.until > time.monotonic() or h.needs_probe
-        super().probe_passed(key, started)
-        if was_down:
-            self.store.ok(key, started)
-
-    def bind(self, conversation: str, provider: str, ttl: float) -> None:
-        """Every turn refreshes its binding; Redis hears of it when the provider changed or a
-        tenth of the TTL has passed since it last heard (not one write per turn)."""
-        hit = self.bindings.peek(conversation)
-        if hit is not None and hit[0] == provider and hit[1] - time.monotonic() > 0.9 * ttl:
-            return
-        super().bind(conversation, provider, ttl)
-        self.store.bind(conversation, provider, ttl)
-
-    def settle(self, grant: Grant, actual_micro: int, now_unix: float) -> None:
-        if not self.limits.settle(grant, actual_micro, now_unix):
-            self.store.settle(grant, actual_micro, now_unix)
-        elif actual_micro > 0:  # made on local state: Redis books it once it is back
-            for w in booked(grant.at, now_unix):
-                self.store.spend(grant.user, w.key, actual_micro, w.reset_at)
-
-    def release(self, grant: Grant, now_unix: float) -> None:
-        if not self.limits.release(grant, now_unix):
-            self.store.release(grant)
-
-    def status(self) -> dict[str, Any]:
-        out = self.store.status()
-        out.update(on_outage=self.shared.on_outage, bindings=len(self.bindings))
-        return out
-
-    # -- what the store learns (SharedStore's Sink) -------------------------------------------
-
-    def cooldown(self, provider: str, until: float, reason: str) -> None:
-        self.health.adopt(provider, until, time.monotonic(), reason)
-
-    def recovered(self, provider: str) -> None:
-        """Another instance proved the provider healthy. A cooldown of ours that is later
-        than the shared one is news Redis has not seen yet: it stands."""
-        adopted = self.store.adopted_until(provider)
-        if self.health.until(provider) <= max(time.monotonic(), adopted + _SLACK):
-            self.health.probe_passed(provider)
-
-    def remote_latency(self, blobs: dict[str, Any]) -> None:
-        self.latency.remote(blobs)
-
-    def cooldowns(self) -> list[tuple[str, float, str]]:
-        now = time.monotonic()
-        out = []
-        for key in self.watched:
-            until = self.health.until(key)
-            if until > now:
-                out.append((key, until, self.health.get(key).last_error or "shared"))
-        return out
-
-    def latency_blob(self) -> str | None:
-        return self.latency.blob()
-
-    def outage(self) -> None:
-        self.limits.new_outage(len(self.store.live))
-
-
-def status_line(status: dict[str, Any]) -> str:
-    """One line for router.status: where shared state lives and how it is doing."""
+def status_line(status: dict[str, Any]) -> str | None:
+    """One line for router.status: where shared state lives and how it is doing (None for a
+    local store: router.status stays as a single router's always was)."""
     if status.get("backend") != "redis":
-        return "shared state: local (no shared: in the config)"
+        return None
     s = status
     since = f" for {s['for_s']:.0f}s" if s.get("for_s") is not None else ""
     line = (
@@ -345,12 +161,15 @@ def status_line(status: dict[str, Any]) -> str:
 
 def make_backend(
     shared: Shared | None, url: str | None = None, settings: HealthSettings | None = None,
-    ledger: LedgerLike | None = None,
+    limits: LimitsDoor | None = None,
 ) -> StateBackend:  # fmt: skip
     """The backend a config asks for: `url` (the router_redis option) overrides shared.redis
-    and turns sharing on even without a `shared:` block."""
+    and turns sharing on even without a `shared:` block. `limits` is the local door (the
+    journal's spend); a shared store keeps the cluster's instead."""
     if shared is None and not url:
-        return LocalBackend(ledger, settings)
+        return LocalBackend(limits, settings)
+    from llmrouter.state.redisbackend import RedisBackend  # redis-py only when it is used
+
     if shared is None:
         shared = Shared.model_validate({"redis": url})
     return RedisBackend(shared, url, settings)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from statistics import median
 from typing import Any
 
-from llmrouter.state.latency import STALE_AFTER, LatencyBook, Series
+from llmrouter.state.latency import STALE_AFTER, Figures, LatencyBook, Series
 
 SeriesKey = tuple[str, str | None, bool]
 
@@ -68,9 +68,12 @@ class LatencyView:
             merged = self._cache[k] = MergedSeries(p50, count, last, len(samples))
         return merged
 
-    def summary(self, key: str) -> dict[str, tuple[float | None, int]]:
+    def summary(self, key: str, limit: int | None = None) -> dict[str, Figures]:
         """router.status: this instance's own figures (LatencyBook.summary)."""
-        return self.book.summary(key)
+        return self.book.summary(key, limit)
+
+    def count(self, key: str) -> int:
+        return self.book.count(key)
 
     def retain(self, keys: set[str]) -> None:
         self.book.retain(keys)

@@ -39,9 +39,9 @@ class Reservation:
 
 @dataclass(frozen=True, slots=True)
 class Begun:
-    """What the hot path learned: the conversation's binding and the limits' verdict."""
+    """What the hot path learned besides the bindings (which are in the backend's book by
+    then): the limits' verdict."""
 
-    binding: str | None = None
     verdict: Grant | Denial | None = None  # None: no reservation asked
     local: bool = field(default=False)  # answered from local state (no backend, or an outage)
 

@@ -67,6 +67,12 @@ class Commands:
     def hget(self, key: str, field: str) -> None:
         self.args.append(("HGET", key, field))
 
+    def hmget(self, key: str, fields: Sequence[str]) -> None:
+        self.args.append(("HMGET", key, *fields))
+
+    def zcount(self, key: str, since: int) -> None:
+        self.args.append(("ZCOUNT", key, since, "+inf"))
+
     def mget(self, keys: Sequence[str]) -> None:
         self.args.append(("MGET", *keys))
 

@@ -20,7 +20,7 @@ import itertools
 import logging
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from llmrouter.state.limittypes import Denial, Grant, Reservation, booked, refusal
@@ -77,6 +77,7 @@ class SharedStore:
         self.probe_lease_ms = int(probe_lease * 1000)
         self.tick = tick
         self.providers: set[str] = set()
+        self.users: list[str] = []
         self.live: list[str] = []  # instance ids at the last heartbeat (this one included)
         self.held: dict[str, Grant] = {}  # this instance's leases in flight: renewed
         self.adopted: dict[str, int] = {}  # provider -> latest cooldown deadline seen (server ms)
@@ -119,8 +120,10 @@ class SharedStore:
         await self.link.call(lambda p: p.zrem(self.keys.instances, self.instance))
         await self.link.aclose()
 
-    def watch(self, providers: Iterable[str]) -> None:
+    def watch(self, providers: Iterable[str], users: Iterable[str] = ()) -> None:
+        """The providers whose health is shared; the users whose spend status shows."""
         self.providers = set(providers)
+        self.users = sorted(set(users))
         for p in [p for p in self.adopted if p not in self.providers]:
             del self.adopted[p]
 
@@ -140,14 +143,15 @@ class SharedStore:
     # -- the hot path ------------------------------------------------------------------------
 
     async def begin(
-        self, conversation: str | None, res: Reservation | None, now_unix: float
-    ) -> tuple[str | None, Grant | Denial | None, list[int]] | None:
-        """(binding, verdict, used per window) in one round trip; None: use local state."""
+        self, conversations: Sequence[str], res: Reservation | None, now_unix: float
+    ) -> tuple[list[Any], Grant | Denial | None, list[int]] | None:
+        """(the conversations' binding values, verdict, used per window) in one round trip;
+        None: use local state."""
         k = self.keys
         gid = f"r{self.instance}-{next(self._ids)}"
 
         def fill(p: Commands) -> None:
-            if conversation is not None:
+            for conversation in conversations:
                 p.get(k.bind(conversation))
             if res is not None:
                 stem = k.limit_stem(res.user)
@@ -162,16 +166,15 @@ class SharedStore:
         out = await self.link.call(fill)
         if out is None:
             return None
-        binding = None
-        if conversation is not None:
-            v = out.pop(0)
-            binding = None if isinstance(v, Exception) else text(v)
+        n = len(conversations)
+        values = [None if isinstance(v, Exception) else v for v in out[:n]]
         if res is None:
-            return binding, None, []
-        if isinstance(out[0], Exception):
-            self._script_error("reserve", out[0])
+            return values, None, []
+        reply = out[n]
+        if isinstance(reply, Exception):
+            self._script_error("reserve", reply)
             return None
-        flat = [int(x) for x in out[0]]
+        flat = [int(x) for x in reply]
         per = [flat[1 + 3 * i : 4 + 3 * i] for i in range(len(res.windows))]
         if flat[0] == 1:
             grant = Grant(gid, res.user, res.amount, res.windows, now_unix)
@@ -179,8 +182,8 @@ class SharedStore:
                 self.held[gid] = grant  # its lease is renewed while the request runs
             used = [a + 1 if w.name == "rpm" else a + b + res.amount
                     for w, (a, b, _) in zip(res.windows, per, strict=True)]  # fmt: skip
-            return binding, grant, used
-        return binding, _refused(res, per, now_unix), []
+            return values, grant, used
+        return values, _refused(res, per, now_unix), []
 
     async def claim(self, provider: str) -> tuple[str, float] | None:
         """The shared half-open slot: ("mine"|"ok"|"taken", s left) or ("cooling", until)."""
@@ -221,8 +224,9 @@ class SharedStore:
     def unclaim(self, provider: str) -> None:
         self._put(Op("unclaim", provider))
 
-    def bind(self, conversation: str, provider: str, ttl: float) -> None:
-        self._put(Op("bind", conversation, {"provider": provider, "ms": max(1, int(ttl * 1000))}))
+    def bind(self, conversation: str, value: str, ms: int) -> None:
+        """A conversation's binding (sharedbindings.py encodes it), kept `ms`."""
+        self._put(Op("bind", conversation, {"value": value, "ms": max(1, ms)}))
 
     def settle(self, grant: Grant, actual: int, now_unix: float) -> None:
         """The hold goes; the cost is booked in the day and month the request was reserved."""
@@ -255,7 +259,7 @@ class SharedStore:
         elif op.kind == "unclaim":
             p.evalsha("unclaim", [k.probe(op.key)], [self.instance])
         elif op.kind == "bind":
-            p.set(k.bind(op.key), d["provider"], px=d["ms"])
+            p.set(k.bind(op.key), d["value"], px=d["ms"])
         elif op.kind in ("settle", "release", "spend"):
             user = d["user"]
             keys = [k.seq(self.instance), k.lease(user), k.lease_expiry(user)]

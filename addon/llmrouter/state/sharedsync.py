@@ -5,7 +5,8 @@ Every `tick` s (0.25 by default) one pipeline beats the heartbeat (and reads the
 instances and the server's clock), reads each watched provider's cooldown and probe marker
 (the backstop of pub/sub: an instance learns within a tick even when a message is lost),
 renews this instance's budget leases, and every ~2 s pushes its latency windows and pulls the
-others'. While the breaker is open it retries Redis with backoff; on success it resyncs:
+others' and reads the configured users' spend (router.status shows the cluster's).
+While the breaker is open it retries Redis with backoff; on success it resyncs:
 scripts loaded, heartbeat, remote cooldowns in, this instance's cooldowns out (Redis may have
 restarted empty), queued writes flushed, pub/sub resubscribed.
 """
@@ -19,6 +20,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
+from llmrouter.state.limits import Window
+from llmrouter.state.limittypes import booked
 from llmrouter.state.redislink import Commands
 
 if TYPE_CHECKING:
@@ -38,10 +41,31 @@ class Sink(Protocol):
     def cooldowns(self) -> list[tuple[str, float, str]]: ...
     def latency_blob(self) -> str | None: ...
     def outage(self) -> None: ...
+    def spend(self, usd: dict[tuple[str, str], tuple[int, int, int]],
+              rpm: dict[str, int]) -> None: ...  # fmt: skip
 
 
 def text(v: Any) -> str | None:
     return v.decode() if isinstance(v, bytes) else v
+
+
+def _spend(
+    users: list[str], windows: list[Window], replies: list[Any]
+) -> tuple[dict[tuple[str, str], tuple[int, int, int]], dict[str, int]]:
+    """Users' counters as read: (user, window key) -> (spent, held, leases); user -> rpm."""
+    usd: dict[tuple[str, str], tuple[int, int, int]] = {}
+    rpm: dict[str, int] = {}
+    it = iter(replies)
+    for user in users:
+        for w in windows:
+            v = next(it)
+            if isinstance(v, list) and len(v) == 3:
+                s, h, n = (int(x) if x is not None else 0 for x in v)
+                usd[user, w.key] = (s, h, n)
+        v = next(it)
+        if isinstance(v, int):
+            rpm[user] = v
+    return usd, rpm
 
 
 class Sync:
@@ -85,6 +109,9 @@ class Sync:
         if renew:
             for gid, g in st.held.items():
                 by_user.setdefault(g.user, []).append(gid)
+        users = st.users if latency else []  # their spend, for router.status
+        windows = booked(time.time(), time.time()) if users else []
+        minute_ago = st.to_server(time.monotonic()) - 60_000
 
         def fill(p: Commands) -> None:
             p.evalsha("heartbeat", [k.instances], [st.instance, stale, LATENCY_TTL_MS])
@@ -95,6 +122,10 @@ class Sync:
             for user, gids in by_user.items():
                 keys = [k.lease(user), k.lease_expiry(user)]
                 p.evalsha("renew", keys, [st.lease_ms, *gids])
+            for user in users:
+                for w in windows:
+                    p.hmget(k.limit(user, w.key), ("s", "h", "n"))
+                p.zcount(k.limit(user, "rpm"), minute_ago)
             if blob is not None:
                 p.set(k.latency(st.instance), blob, px=LATENCY_TTL_MS)
             if others:
@@ -114,6 +145,9 @@ class Sync:
                 st.sink.cooldown(prov, st.to_mono(int(d)), text(r) or "shared")
             elif text(probe) == "ok" and not st.outbox.has("cool", prov):
                 st.sink.recovered(prov)
+        if users:
+            at = 1 + 3 * len(providers) + len(by_user)
+            st.sink.spend(*_spend(users, windows, out[at : at + len(users) * (len(windows) + 1)]))
         if others:
             raw = out[-1]
             if not isinstance(raw, Exception):
