@@ -207,9 +207,9 @@ class Router:
             self._rebuild = self.engine.limits.rebuilding(self.journal.path, self.journal.backups)
         if self.config is not None:
             self.engine.apply_config(self.config)
-        await state.start()  # bounded: an unreachable Redis costs a few timeouts, then local
         await self.handoff.start()
         self.watcher.start()
+        await state.start()  # bounded: an unreachable Redis costs a few timeouts, then local
         await asyncio.to_thread(pricing.preload)
         if self.journal is not None and self.config is not None:
             await warm_start(self.engine, self.config, self.journal.path)

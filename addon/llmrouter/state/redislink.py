@@ -34,6 +34,14 @@ logger = logging.getLogger("llmrouter")
 
 _FAILURES = (rexc.RedisError, TimeoutError, OSError)  # RedisError: also a wrong password
 
+try:  # redis-py 7+ asks every new connection for cluster maintenance pushes: one more round
+    # trip, refused by a standalone Redis 7 (and logged). The router never uses them.
+    from redis.maint_notifications import MaintNotificationsConfig
+
+    _QUIET: dict[str, Any] = {"maint_notifications_config": MaintNotificationsConfig(enabled=False)}
+except ImportError:  # older redis-py: nothing to turn off
+    _QUIET = {}
+
 
 def redact(url: str) -> str:
     """The URL without its password (for logs and router.status)."""
@@ -115,6 +123,7 @@ class RedisLink:
             retry=Retry(NoBackoff(), 0),
             health_check_interval=0,
             client_name=name or None,
+            **_QUIET,
         )
         self.client = Redis(connection_pool=pool)
 
