@@ -5,6 +5,7 @@ local bindings, merged latency, adopting remote health, the local backend, the `
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from dataclasses import replace
@@ -14,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from llmrouter.config import ConfigError, parse_config
+from llmrouter.proxy.sharing import Sharing
 from llmrouter.routing.affinity import BindingBook
 from llmrouter.schema import Shared
 from llmrouter.state.backends import LocalBackend, make_backend, status_line
@@ -30,6 +32,8 @@ from llmrouter.state.redislink import redact
 from llmrouter.state.redisscripts import SCRIPTS, SHAS, Keys
 from llmrouter.state.sharedbindings import SharedBindings
 from llmrouter.wire.outcome import Failure
+from mitmproxy import exceptions
+from mitmproxy.test import taddons
 
 NOW = 1_800_000_000.0
 
@@ -326,3 +330,27 @@ def test_key_names_stay_under_the_prefix_and_users_cannot_collide() -> None:
     assert all(n.startswith("lr:") for n in names)
     assert k.limit("u", "w") == k.limit_stem("u") + "w"
     assert set(SHAS) == set(SCRIPTS) and all(len(s) == 40 for s in SHAS.values())
+
+
+def test_router_redis_is_checked_unshown_and_changes_wait_for_a_restart(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="llmrouter")
+    sharing = Sharing()
+    with taddons.context(sharing) as tctx:
+        with pytest.raises(exceptions.OptionsError) as bad:
+            tctx.configure(sharing, router_redis="http://:s3cret@h:1/0")
+        assert "router_redis: " in str(bad.value) and "s3cret" not in str(bad.value)
+        tctx.configure(sharing, router_redis="redis://:s3cret@h:1/0")
+        made = sharing.make(None)
+        assert isinstance(made, RedisBackend) and made.store.link.url == "redis://:***@h:1/0"
+        assert not caplog.records
+        tctx.configure(sharing, router_redis="redis://h:2/0")
+        sharing.reloaded(parse_config(BASE))  # no shared: block before or after: nothing to say
+        assert [r.getMessage() for r in caplog.records] == [
+            "router: router_redis changed: shared state changes take effect at restart; this "
+            "run keeps its store"
+        ]
+        sharing.reloaded(parse_config({**BASE, "shared": {"redis": "redis://h:3/0"}}))
+        assert "shared: changed in the config" in caplog.records[-1].getMessage()
+    assert "s3cret" not in caplog.text
