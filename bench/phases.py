@@ -35,8 +35,8 @@ class Settings:
     budget: float  # seconds for the whole run
 
 
-FULL = Settings(False, 5, 1.5, 16, 200, 3, 80, (1000, 10_000), 1000, 100, 400.0)
-QUICK = Settings(True, 2, 0.3, 16, 20, 1, 10, (100, 400), 100, 20, 36.0)
+FULL = Settings(False, 5, 1.5, 16, 200, 3, 80, (1000, 10_000), 1000, 100, 450.0)
+QUICK = Settings(True, 2, 0.3, 16, 20, 1, 10, (100, 400), 100, 20, 40.0)
 STREAM_EVENTS, STREAM_INTERVAL = 50, 0.020
 
 

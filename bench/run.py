@@ -33,6 +33,7 @@ import bodies
 import framing
 import phases
 import procs
+import sharedbench
 from loadgen import Client
 from phases import FULL, QUICK, Budget, Env, Settings, log
 from procs import BASELINE_SCRIPT, ROOT, Proc, Procs, free_port, make_ca, origin_ca
@@ -140,8 +141,12 @@ async def measure(s: Settings, procs: Procs, budget: Budget) -> tuple[dict[str, 
         rows += phases.streaming_rows(data["streaming"])
         data["failover"] = await phases.failover_phase(env, s, budget, 220 if full else 15)
         rows += phases.failover_rows(data["failover"])
-        data["bodies"] = await bodies.bodies_phase(env, s, budget, 110 if full else 7)
+        data["bodies"] = await bodies.bodies_phase(env, s, budget, 160 if full else 10)
         rows += bodies.bodies_rows(data["bodies"])
+        data["shared"] = await sharedbench.shared_phase(
+            procs, s, budget, 110 if full else 7, urls["fast"], origin_url, ctx, common
+        )
+        rows += sharedbench.shared_rows(data["shared"])
         data["memory"] = await phases.memory_phase(env, s, budget)
         rows += phases.memory_rows(data["memory"])
     finally:

@@ -33,8 +33,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from llmrouter.schema import Shared
-from llmrouter.state.backends import RedisBackend
 from llmrouter.state.limittypes import Grant, Reservation, Window
+from llmrouter.state.redisbackend import RedisBackend
 
 
 def _start_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -113,12 +113,12 @@ async def run(url: str, n: int) -> dict[str, Any]:
     grants: list[Grant] = []
 
     async def begin() -> None:
-        got = await backend.begin("ab" * 16, reservation, time.time())
+        got = await backend.begin(("ab" * 16,), reservation, time.time())
         assert isinstance(got.verdict, Grant) and not got.local, got
         grants.append(got.verdict)
 
     async def begin_binding_only() -> None:
-        await backend.begin("ab" * 16, None, time.time())
+        await backend.begin(("ab" * 16,), None, time.time())
 
     out["begin_binding_only"] = await _sequential(n, begin_binding_only)
     await bare.config_resetstat()
@@ -134,7 +134,7 @@ async def run(url: str, n: int) -> dict[str, Any]:
     # a new conversation each time (the worst case: a repeated binding is not rewritten)
     cpu0 = time.process_time()
     for i, g in enumerate(grants[:n]):
-        backend.bind(f"{i:032x}", "p1", 300)
+        backend.bindings.bind(f"{i:032x}", "p1", "bench", 300, time.monotonic())
         backend.settle(g, 1_500, time.time())
         await asyncio.sleep(0)
     await backend.store.drained()
@@ -144,7 +144,7 @@ async def run(url: str, n: int) -> dict[str, Any]:
     link.failed(ConnectionError("bench: breaker forced open"))  # what an outage costs
 
     async def local() -> None:
-        got = await backend.begin("ab" * 16, reservation, time.time())
+        got = await backend.begin(("ab" * 16,), reservation, time.time())
         assert got.local
 
     out["begin_breaker_open"] = await _sequential(n, local)

@@ -34,6 +34,11 @@ logger = logging.getLogger("llmrouter")
 
 _FAILURES = (rexc.RedisError, TimeoutError, OSError)  # RedisError: also a wrong password
 
+try:
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # redis-py's own packer then
+    _hiredis_pack = None
+
 try:  # redis-py 7+ asks every new connection for cluster maintenance pushes: one more round
     # trip, refused by a standalone Redis 7 (and logged). The router never uses them.
     from redis.maint_notifications import MaintNotificationsConfig
@@ -197,7 +202,7 @@ class RedisLink:
         if self._conn is None:
             self._conn = await self.client.connection_pool.get_connection()
         conn = self._conn
-        await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+        await conn.send_packed_command(_pack(conn, commands), check_health=False)
         out: list[Any] = []
         for _ in commands:
             try:
@@ -261,6 +266,14 @@ class RedisLink:
             await self._conn.disconnect()
         await self.client.aclose()
         await self.client.connection_pool.disconnect()
+
+
+def _pack(conn: AbstractConnection, commands: list[tuple[Any, ...]]) -> bytes | list[bytes]:
+    """The commands in Redis's protocol: hiredis's C packer is ten times faster than redis-py's
+    (which redis-py's asyncio client does not use), a tenth of a request's CPU on this path."""
+    if _hiredis_pack is None:
+        return conn.pack_commands(commands)
+    return b"".join([_hiredis_pack(c) for c in commands])
 
 
 def _resolve(calls: list[_Call], value: list[Any] | None) -> None:

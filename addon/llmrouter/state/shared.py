@@ -36,6 +36,9 @@ OK_TTL_MS = 10_000  # a proven provider's `ok` marker; the backstop reads it eve
 SEQ_TTL_MS = 86_400_000
 WINDOW_GRACE = 300.0  # counters outlive their window by this: clocks of instances differ
 _BATCH = 64
+# Settlements wait this long (s) before they are sent: a request's answer goes out first (its
+# bookkeeping would otherwise be written in the same loop turn), and a burst shares a batch.
+LINGER = 0.002
 _SEQUENCED = frozenset({"settle", "release", "spend"})
 
 
@@ -85,6 +88,7 @@ class SharedStore:
         self._ids = itertools.count(1)
         self._seq = itertools.count(1)
         self._wake = asyncio.Event()
+        self._linger: asyncio.TimerHandle | None = None
         self._empty = asyncio.Event()  # set while nothing is queued
         self._empty.set()
         self.up = asyncio.Event()  # set while the breaker is closed
@@ -105,6 +109,8 @@ class SharedStore:
 
     async def stop(self, flush: float = 1.0) -> None:
         """Send what is queued (bounded by `flush` s), leave the instance set, close."""
+        if self._linger is not None:
+            self._linger.cancel()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -213,6 +219,13 @@ class SharedStore:
                 "further writes are dropped and counted (router.status)"
             )
         self._empty.clear()
+        if op.kind not in _SEQUENCED:
+            self._wake.set()  # news for the others (a cooldown, a binding): at once
+        elif self._linger is None:  # bookkeeping: after the answer is out, in one batch
+            self._linger = asyncio.get_running_loop().call_later(LINGER, self._linger_over)
+
+    def _linger_over(self) -> None:
+        self._linger = None
         self._wake.set()
 
     def cool(self, provider: str, until: float, reason: str) -> None:
@@ -306,6 +319,8 @@ class SharedStore:
                 while self.outbox and self.link.up:
                     if not await self._send_batch():
                         break
+                    if not self._wake.is_set() and len(self.outbox) < _BATCH:
+                        break  # only bookkeeping came meanwhile: it gathers (its linger)
             except Exception:  # a bug in one write must not stop the others for good
                 self.outbox.failed += len(self.outbox.inflight)
                 self.outbox.ack()
@@ -314,6 +329,8 @@ class SharedStore:
                     logger.exception("router: shared state: a background write failed")
             if not self.outbox:
                 self._empty.set()
+            elif self.link.up and not self._wake.is_set() and self._linger is None:
+                self._linger = asyncio.get_running_loop().call_later(LINGER, self._linger_over)
 
     def kick(self) -> None:
         """Wake the writer: Redis is back, or a batch may need sending again."""
