@@ -10,7 +10,7 @@ import pytest
 from llmrouter.config import STRATEGIES, Defaults, Health, Price, Profile, Provider
 from llmrouter.proxy.addon import Router
 from llmrouter.proxy.attempt import Attempt, Ctx
-from llmrouter.schema import Access, Route, RouteMatch, User, UserLimits
+from llmrouter.schema import Access, Route, RouteMatch, Shared, User, UserLimits
 from llmrouter.wire.outcome import Outcome
 from mitmproxy.test import taddons
 from pydantic import BaseModel
@@ -40,7 +40,8 @@ def test_every_option_is_documented(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert not missing, f"options missing from the README reference: {missing}"
 
 
-_MODELS = [Provider, Profile, Route, RouteMatch, Defaults, Health, Price, Access, User, UserLimits]
+_MODELS = [Provider, Profile, Route, RouteMatch, Defaults, Health, Price, Access, User, UserLimits,
+           Shared]  # fmt: skip
 
 
 @pytest.mark.parametrize("model", _MODELS)
