@@ -62,6 +62,8 @@ class Attempt:
     cost: float | None = None
     affinity: str | None = None  # new | bound | rebound | expired; None: affinity off
     fallback: bool = False  # tried from the profile's pool after the route's had failed
+    api: str | None = None  # the provider's API (None: the request's)
+    translated: bool = False  # the provider's API differs from the client's
 
     def ms(self, t: float | None) -> float | None:
         return None if t is None else round((t - self.t0) * 1000, 1)
@@ -92,7 +94,8 @@ class Attempt:
             "affinity": self.affinity,
             "attempt": self.n,
             "provider": self.provider,
-            "api": c.api,
+            "api": self.api or c.api,
+            "translated": self.translated,
             "model": self.model,
             "requested_model": c.requested_model,
             "stream": c.stream,

@@ -21,7 +21,7 @@ from llmrouter.config import Provider, RouterConfig, key_of
 from llmrouter.proxy.attempt import Attempt, Ctx
 from llmrouter.proxy.exchange import Answer, Exchange, Request
 from llmrouter.proxy.planning import Leg, Plan, Planner
-from llmrouter.routing import pricing
+from llmrouter.routing import crossapi, pricing
 from llmrouter.routing.strategies import Selection, Selector
 from llmrouter.state.health import HealthBook, HealthSettings
 from llmrouter.state.latency import LatencyBook
@@ -282,7 +282,14 @@ class Engine:
         # A first attempt that simply succeeded is the common case: its line is a debug line
         # (each info line costs ~0.3 ms in mitmproxy's log dispatch). Anything that failed
         # over, skipped a provider or failed stays at info.
-        plain = att.n == 1 and att.outcome is Outcome.OK and not c.skipped
+        plain = (
+            att.n == 1
+            and att.outcome is Outcome.OK
+            and all(
+                s["reason"] in crossapi.REASONS
+                for s in c.skipped  # the config's, on every request
+            )
+        )
         level = logging.DEBUG if plain else logging.INFO
         if not logger.isEnabledFor(level):
             return

@@ -25,7 +25,7 @@ class Behaviour:
     delay: float = 0.0  # seconds before the response headers
     ttft: float = 0.0  # streams: seconds between lifecycle events and first content delta
     interval: float = 0.0  # streams: seconds between content deltas
-    deltas: int = 3
+    deltas: int = 3  # content deltas; 0: an answer with no content
     after_deltas: int | None = None  # content deltas before the fault; 0 for inband_error, else 3
     input_tokens: int | None = None
     output_tokens: int | None = None

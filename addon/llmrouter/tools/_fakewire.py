@@ -27,9 +27,12 @@ def split_json(value: Any, n: int) -> list[str]:
 
 
 def split_text(name: str, n: int) -> list[str]:
-    """``n`` non-empty pieces whose concatenation always contains "Hello from NAME."."""
+    """``n`` non-empty pieces whose concatenation always contains "Hello from NAME."; none for
+    ``n == 0`` (an answer with no content)."""
     base = ["Hello", " from", f" {name}."]
-    if n <= 1:
+    if n <= 0:
+        return []
+    if n == 1:
         return ["".join(base)]
     if n == 2:
         return [base[0], base[1] + base[2]]
