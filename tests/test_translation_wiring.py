@@ -110,18 +110,17 @@ def test_a_body_without_an_empty_signature_is_never_parsed_for_the_scrub() -> No
     assert req._payload is _LAZY  # a substring test was enough
 
 
-@pytest.mark.parametrize("spaced", [False, True])
-def test_unsigned_thinking_never_reaches_anthropic(spaced: bool) -> None:
+@pytest.mark.parametrize("indent", [None, 0, 2])
+def test_unsigned_thinking_never_reaches_anthropic(indent: int | None) -> None:
     body = {**MSG, "messages": [
         {"role": "user", "content": "hi"},
         {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": ""},
                                           {"type": "text", "text": "hello \ud800"}]},
         {"role": "user", "content": "go on"}]}  # fmt: skip
     req = request(body, lazy=True)
-    if spaced:  # Python's default separators, as an older SDK sends them
-        req.body = json.dumps(body).encode()
-    else:
-        req.body = json.dumps(body, separators=(",", ":")).encode()
+    # compact (JavaScript, httpx), or Python's default spacing, or pretty-printed
+    compact = indent is None
+    req.body = json.dumps(body, indent=indent, separators=(",", ":") if compact else None).encode()
     out = translation.scrubbed_body(req, "claude-mapped", "a")
     assert out is not None and out.isascii()  # the lone surrogate stays escaped
     sent = json.loads(out)
