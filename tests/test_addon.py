@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 import yaml
+from addonctx import router_taddons
 from llmrouter.proxy.addon import Router
 from llmrouter.tools.fakeprovider import Behaviour, FakeProvider
 from mitmproxy import exceptions
-from mitmproxy.addons.proxyserver import Proxyserver
 from mitmproxy.test import taddons, tflow, tutils
 
 KEY = "sk-provider-secret-0123456789"
@@ -57,8 +57,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def router_context(r: Router) -> taddons.context:
-    # Proxyserver declares connection_strategy, which the router sets.
-    return taddons.context(Proxyserver(), r)
+    return router_taddons(r)
 
 
 @pytest.fixture

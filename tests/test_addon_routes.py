@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 import yaml
+from addonctx import router_taddons
 from llmrouter.proxy.addon import Router
 from llmrouter.tools.fakeprovider import FakeProvider
-from mitmproxy.addons.proxyserver import Proxyserver
-from mitmproxy.test import taddons, tflow, tutils
+from mitmproxy.test import tflow, tutils
 
 SESSION = "0b5e55ed-0000-4000-8000-00000000c0de"
 
@@ -63,7 +63,7 @@ async def routed(tmp_path: Path, fs: dict[str, FakeProvider], *flows: Any) -> tu
     r = Router()
     path = tmp_path / "profiles.yaml"
     path.write_text(yaml.safe_dump(config(fs)))
-    with taddons.context(Proxyserver(), r) as tctx:
+    with router_taddons(r) as tctx:
         tctx.configure(r, router_config=str(path), router_log=str(tmp_path / "log.jsonl"))
         await r.running()
         try:

@@ -10,7 +10,7 @@ import pytest
 from llmrouter.config import STRATEGIES, Defaults, Health, Price, Profile, Provider
 from llmrouter.proxy.addon import Router
 from llmrouter.proxy.attempt import Attempt, Ctx
-from llmrouter.schema import Route, RouteMatch
+from llmrouter.schema import Access, Route, RouteMatch, User, UserLimits
 from llmrouter.wire.outcome import Outcome
 from mitmproxy.test import taddons
 from pydantic import BaseModel
@@ -40,7 +40,10 @@ def test_every_option_is_documented(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert not missing, f"options missing from the README reference: {missing}"
 
 
-@pytest.mark.parametrize("model", [Provider, Profile, Route, RouteMatch, Defaults, Health, Price])
+_MODELS = [Provider, Profile, Route, RouteMatch, Defaults, Health, Price, Access, User, UserLimits]
+
+
+@pytest.mark.parametrize("model", _MODELS)
 def test_every_config_field_is_documented(model: type[BaseModel]) -> None:
     missing = [name for name in model.model_fields if not documented(name)]
     assert not missing, f"{model.__name__} fields missing from the README: {missing}"

@@ -162,3 +162,28 @@ def test_doctor_names_the_routers_own_host_and_pattern() -> None:
     from llmrouter.proxy import pages
 
     assert (PAGES_HOST, PAGES_ALLOW) == (pages.HOST, pages.ALLOW_PATTERN)
+
+
+@pytest.mark.e2e
+def test_a_router_with_users_needs_them_in_the_proxy_url(
+    router: Callable[..., RouterProc], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from llmrouter.access import hash_token, new_token
+
+    token = new_token()
+    users = {"alice": {"token_sha256": hash_token(token), "profiles": ["default"]}}
+    r = router({**CONFIG, "access": {"users": users}},
+               env={"DOCTOR_TEST_KEY": "sk-doctor-secret"})  # fmt: skip
+    _bundle(r)
+    args = ["--confdir", str(r.conf), "--config", str(r.config_path)]
+    rc, out = _doctor(capsys, "--proxy", r.proxy, *args)
+    assert rc == 1 and "ok    proxy" in out  # /healthz is open
+    assert "wants proxy credentials for the tunnel (407)" in out
+    assert "fix: put a user's NAME:TOKEN in the proxy URL" in out
+    assert f"export HTTPS_PROXY=http://NAME:TOKEN@127.0.0.1:{r.port} NODE_EXTRA" in out
+    assert "NAME+PROFILE picks one of your profiles" in out
+    with_user = r.proxy.replace("http://", f"http://alice:{token}@")
+    assert wait_for(lambda: _doctor(capsys, "--proxy", with_user, *args)[0] == 0, 10)
+    rc, out = _doctor(capsys, "--proxy", with_user, *args, "--profile", "default")
+    assert rc == 0 and "doctor: all good" in out and token not in out
+    assert f"export HTTPS_PROXY=http://alice+default:***@127.0.0.1:{r.port} " in out

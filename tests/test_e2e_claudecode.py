@@ -131,3 +131,33 @@ def test_claude_code_on_an_openai_format_provider(fakes, origin, router, note, t
     assert [(x["provider"], x["api"], x["translated"], x["outcome"]) for x in lines] == [
         ("oa", "openai", True, "ok")] * 2  # fmt: skip
     assert all(x["model"] == "deepseek-chat" and x["input_tokens"] for x in lines)
+
+
+def test_claude_code_as_a_team_user(fakes, origin, router, note, tmp_path) -> None:
+    """Claude Code sends NAME:TOKEN from its proxy URL on the CONNECT; its tool round trip is
+    routed for the user, within a budget, and a wrong token gets no answer at all."""
+    from llmrouter.access import hash_token, new_token
+
+    token = new_token()
+    fake = fakes("a", default=reads(note))
+    price = {"input": 1, "output": 5}
+    cfg = {
+        "providers": {"a": provider(fake, price=price)},
+        "profiles": {"default": {"hosts": ["localhost"], "providers": ["a"]}},
+        "access": {"users": {"alice": {"token_sha256": hash_token(token), "profiles": ["default"],
+                                       "limits": {"usd_per_day": 5}}}},
+    }  # fmt: skip
+    r = router(cfg)
+    cc = ClaudeCode(r, origin, tmp_path / "home")
+    args = ("--allowedTools", "Read", "--max-turns", "4")
+    wrong = cc.run("Read note.txt and tell me the secret word.", *args, cwd=note.parent,
+                   user="alice:not-her-token", timeout=180)  # fmt: skip
+    assert wrong.returncode != 0 and not fake.requests
+    done = cc.run("Read note.txt and tell me the secret word.", *args, cwd=note.parent,
+                  user=f"alice:{token}")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.json["is_error"] is False and done.json["num_turns"] == 2
+    tool_round_trip(fake)
+    lines = r.wait_lines(2)
+    assert [x["user"] for x in lines] == ["alice", "alice"]
+    assert all(x["cost_usd"] and x["charged_usd"] is None for x in lines)

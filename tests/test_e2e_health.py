@@ -17,11 +17,10 @@ import anthropic
 import openai
 import pytest
 import yaml
+from addonctx import router_taddons
 from llmrouter.proxy.addon import Router
 from llmrouter.proxy.dispatch import Request
 from llmrouter.tools.fakeprovider import Behaviour, FakeProvider
-from mitmproxy.addons.proxyserver import Proxyserver
-from mitmproxy.test import taddons
 from routerproc import RouterProc, environ, provider
 
 pytestmark = pytest.mark.e2e
@@ -381,7 +380,7 @@ async def test_router_status_command(fakes: Callable[..., FakeProvider], tmp_pat
     }
     (tmp_path / "profiles.yaml").write_text(yaml.safe_dump(config))
     router = Router()
-    with taddons.context(Proxyserver(), router) as tctx:  # it declares connection_strategy
+    with router_taddons(router) as tctx:
         tctx.configure(router, confdir=str(tmp_path), router_config=str(tmp_path / "profiles.yaml"))
         await router.running()
         try:

@@ -6,8 +6,10 @@ and what mitmweb shows. Real mitmdump, real SDKs and curl, fakes on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
+import subprocess
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+from llmrouter.access import hash_token, new_token
 from llmrouter.tools._fakepayloads import split_text
 from llmrouter.tools.fakeprovider import Behaviour
 from routerproc import (
@@ -265,16 +268,69 @@ def test_keys_are_replaced_and_never_shown(fakes, origin, router) -> None:
         assert "proxy-pass" not in seen and "proxy-authorization" not in q.headers
     assert len(r.wait_lines(8)) == 8
     r.stop()
+    assert_never_shown(r, [*KEYS.values(), "proxy-pass-SECRET"], exc.value.response.text)
+
+
+def assert_never_shown(r: RouterProc, secrets: list[str], *bodies: str) -> None:
+    """No secret in the JSONL, mitmproxy's output (flow_detail 4 prints everything), the flows
+    saved with -w, their comments, or the error bodies the clients got."""
     shown = {
-        "error body": exc.value.response.text,
+        "error bodies": "\n".join(bodies),
         "jsonl": r.jsonl_path.read_text(),
         "mitmproxy output": r.output(),
         "saved flows": r.flows_path.read_bytes().decode(errors="replace"),
         "comments": " ".join(f.comment for f in r.flows()),
     }
     for where, text in shown.items():
-        for key in [*KEYS.values(), "proxy-pass-SECRET"]:
-            assert key not in text, f"{key} appears in the {where}"
+        for secret in secrets:
+            assert secret not in text, f"{secret} appears in the {where}"
+
+
+def test_access_tokens_are_never_shown(fakes, origin, router) -> None:
+    """The same for a team's proxy users: no token, no hash of one, no Proxy-Authorization or
+    Authorization value, whatever the router answers (served, 407, 403, 429, its pages)."""
+    a, w = fakes("a", default=Behaviour(output_tokens=3000)), fakes("w")
+    token, wrong = new_token(), "wrong-token-SECRET"
+    price = {"input": 0, "output": 1}
+    cfg = {
+        "providers": {"a": provider(a, api_key="${KEY_A}", price=price), "w": provider(w)},
+        "profiles": {"default": {"hosts": ["localhost"], "providers": ["a"]},
+                     "work": {"hosts": ["localhost"], "providers": ["w"]}},
+        "access": {"users": {"alice": {"token_sha256": hash_token(token), "profiles": ["default"],
+                                       "limits": {"usd_per_month": 0.004}}}},
+    }  # fmt: skip
+    r = router(cfg, "--set", "flow_detail=4", env=KEYS)
+    alice = f"alice:{token}"
+    body = json.dumps({**MSG, "max_tokens": 3000, "stream": True})
+    out = curl(r, on_localhost(origin) + "/v1/messages", "-d", body, "-H", "x-api-key: k",
+               user=alice)  # fmt: skip
+    assert b"message_stop" in out.stdout
+    bodies = []
+    with pytest.raises(anthropic.RateLimitError) as e429:  # the $0.004 budget is spent
+        anthropic_client(r, origin, user=alice).messages.create(**{**MSG, "max_tokens": 3000})
+    with pytest.raises(anthropic.PermissionDeniedError) as e403:
+        anthropic_client(r, origin, user=f"alice+work:{token}").messages.create(**MSG)
+    bodies += [e429.value.response.text, e403.value.response.text]
+    proxy = f"http://alice:{wrong}@127.0.0.1:{r.port}"  # plain HTTP: the 407 has a body
+    bodies.append(curl(r, a.url + "/x", "-i", "--proxy", proxy).stdout.decode())
+    assert bodies[-1].startswith("HTTP/1.1 407")
+    for page, auth in (("/status", ["-u", alice]), ("/metrics", ["-H", f"authorization: Basic "
+                                                                 f"{b64(alice)}"])):  # fmt: skip
+        got = subprocess.run(["curl", "-sS", *auth, r.proxy + page], capture_output=True,
+                             timeout=30, check=True)  # fmt: skip
+        bodies.append(got.stdout.decode())
+    assert '"name": "alice"' in bodies[-2]  # /status shows the user, not the token
+    assert len(r.wait_lines(1)) == 1
+    r.stop()
+    secrets = [token, wrong, hash_token(token), b64(alice), b64(f"alice+work:{token}"),
+               b64(f"alice:{wrong}"), *KEYS.values()]  # fmt: skip
+    assert_never_shown(r, secrets, *bodies)
+    for q in a.requests + w.requests:
+        assert not {"proxy-authorization", "authorization"} & set(q.headers)
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
 
 
 # -- the JSONL contract -----------------------------------------------------------------------

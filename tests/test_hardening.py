@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
+from addonctx import router_taddons
 from llmrouter.config import parse_config
 from llmrouter.proxy import views
 from llmrouter.proxy.addon import Router
@@ -30,8 +31,6 @@ from llmrouter.routing import pricing
 from llmrouter.state.latency import LatencyBook
 from llmrouter.wire.outcome import Failure, Outcome, classify_status
 from mitmproxy import exceptions
-from mitmproxy.addons.proxyserver import Proxyserver
-from mitmproxy.test import taddons
 
 # -- bounded tables, small status ------------------------------------------------------------
 
@@ -208,7 +207,7 @@ NO_DEFAULT = {
 
 def test_router_profile_is_empty_by_default_and_checked_on_reload(tmp_path: Path) -> None:
     r = Router()
-    with taddons.context(Proxyserver(), r) as tctx:
+    with router_taddons(r) as tctx:
         tctx.configure(r, router_config=write(tmp_path, NO_DEFAULT))
         assert tctx.options.router_profile == "" and r.config is not None
         tctx.configure(r, router_profile="main")
@@ -225,7 +224,7 @@ def test_router_profile_is_empty_by_default_and_checked_on_reload(tmp_path: Path
 
 def test_size_options_must_be_positive(tmp_path: Path) -> None:
     r = Router()
-    with taddons.context(Proxyserver(), r) as tctx:
+    with router_taddons(r) as tctx:
         tctx.configure(r, router_config=write(tmp_path, NO_DEFAULT))
         assert (tctx.options.max_request_mb, tctx.options.max_response_mb) == (32, 64)
         for opt in ("max_request_mb", "max_response_mb"):

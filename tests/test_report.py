@@ -526,6 +526,17 @@ def test_route_user_and_cache_views() -> None:
         "c1", 3, 1, ["a", "b"], 3300)  # fmt: skip
 
 
+def test_a_users_cost_is_what_their_budget_counted() -> None:
+    """The JSONL the router writes for a team: `user`, and `charged_usd` where a served answer
+    whose usage was cut short was charged its reservation (the routes keep the real cost)."""
+    kw = {"user": "alice", "route": "default"}
+    v = _agg([_rec(0, "q1", "a", "m", cost_usd=0.003, charged_usd=None, **kw),
+              _rec(1, "q2", "a", "m", outcome="client_closed", cost_usd=0.0001,
+                   charged_usd=0.003, **kw)]).views  # fmt: skip
+    assert v.users["alice"].cost == pytest.approx(0.006) and v.users["alice"].requests == 2
+    assert v.routes["default/default"].cost == pytest.approx(0.0031)
+
+
 def test_views_hidden_without_their_fields(log: Path) -> None:
     v = aggregate_files(log_files(log)).views
     assert not v.routes and not v.users and v.conversations == 0

@@ -14,14 +14,15 @@ from mitmproxy import command, connection, ctx, exceptions, flow, http
 from llmrouter.config import ConfigError, RouterConfig, load_config
 from llmrouter.proxy import journal, pages, upstream, views
 from llmrouter.proxy.dispatch import Answer, Engine, Request
+from llmrouter.proxy.gate import Gate, Who
 from llmrouter.proxy.handoff import TOKEN_HEADER, Handoff
-from llmrouter.proxy.intake import answer_error, proxy_user, read_request, response_headers
+from llmrouter.proxy.intake import answer_error, read_request, response_headers
 from llmrouter.proxy.observe import Observer
 from llmrouter.proxy.reload import ConfigWatcher
 from llmrouter.proxy.resets import StreamResets
 from llmrouter.proxy.upstream import new_session
 from llmrouter.routing import pricing
-from llmrouter.routing.profiles import HostIndex, allow_hosts_patterns, resolve
+from llmrouter.routing.profiles import HostIndex, allow_hosts_patterns
 from llmrouter.routing.routes import ROUTE_HEADER
 from llmrouter.state.warmstart import warm_start
 from llmrouter.wire import apis
@@ -54,7 +55,6 @@ class Router:
         self.journal: journal.Journal | None = None
         self.watcher = ConfigWatcher(self._reloaded)
         self.resets = StreamResets()
-        self._users: MutableMapping[connection.Client, str] = weakref.WeakKeyDictionary()
         # Not in flow.metadata: mitmproxy serializes (-w, save) and deep-copies metadata.
         self._routes: MutableMapping[flow.Flow, RouteInfo] = weakref.WeakKeyDictionary()
         self._inflight: dict[str, set[asyncio.Task[Answer]]] = {}
@@ -64,7 +64,12 @@ class Router:
         self._default_profile = ""
         # Pages, metrics, LLM view, stream copies, TLS hints: a child addon (mitmproxy loads it).
         self.observer = Observer(self._status, self._intercepts)
-        self.addons = [self.observer]
+        # Proxy credentials: users, their profiles, `access` and the safe-listen check.
+        self.gate = Gate(
+            lambda: self.config, lambda h, p: bool(self.index and self.index.intercepts(h, p))
+        )
+        self.addons = [self.observer, self.gate]
+        self._rebuild: asyncio.Task[None] | None = None
 
     # -- options ---------------------------------------------------------------------------
 
@@ -194,6 +199,8 @@ class Router:
     async def running(self) -> None:
         self.engine = Engine(new_session(), self._write)
         self.engine.exchange.max_response = ctx.options.max_response_mb * 2**20
+        if self.journal is not None:  # users' spend; their requests wait until it is back
+            self._rebuild = self.engine.limits.rebuilding(self.journal.path, self.journal.backups)
         if self.config is not None:
             self.engine.apply_config(self.config)
         await self.handoff.start()
@@ -204,6 +211,8 @@ class Router:
 
     async def done(self) -> None:
         await self.watcher.stop()
+        if self._rebuild is not None:
+            self._rebuild.cancel()
         if self.engine is not None:  # what is still open at the end: a leak shows here
             in_use = upstream.in_use(self.engine.session)
             logger.info(f"router: stopping: handoff pending={self.handoff.pending} "
@@ -217,8 +226,8 @@ class Router:
 
     def _reloaded(self, cfg: RouterConfig) -> None:
         """A new config from the watcher or router.reload; raises ConfigError to refuse it."""
-        problem = _profile_problem(cfg, ctx.options.router_profile)
-        if problem:  # the same rule as at start-up
+        problem = _profile_problem(cfg, ctx.options.router_profile) or self.gate.problem(cfg)
+        if problem:  # the same rules as at start-up
             raise ConfigError(problem)
         self._use(cfg)
         self._manage_allow_hosts()
@@ -228,20 +237,13 @@ class Router:
     def next_layer(self, nextlayer: Any) -> None:
         self.resets.next_layer(nextlayer)
 
-    def http_connect(self, f: http.HTTPFlow) -> None:
-        user = proxy_user(f.request.headers.pop("proxy-authorization", None))
-        if user:
-            self._users[f.client_conn] = user
-
     async def request(self, f: http.HTTPFlow) -> None:
         if f.response is not None or self.config is None or self.index is None:
             return
-        # Proxy credentials select a profile; they never go upstream, routed or not. The
-        # CONNECT's user names the tunnel: a Proxy-Authorization inside it counts only when
-        # the CONNECT had none (and for plain-HTTP requests, which carry their own).
-        header_user = proxy_user(f.request.headers.pop("proxy-authorization", None))
-        user = self._users.get(f.client_conn) or header_user
-        if not self.index.intercepts(f.request.host, f.request.port):
+        # Proxy credentials never go upstream, routed or not. Without access they name a
+        # profile; with it, the user is checked against this very config (None: refused).
+        who = self.gate.who(f, self.config)
+        if who is None or not self.index.intercepts(f.request.host, f.request.port):
             return
         header = f.request.headers.pop("x-router-profile", None)
         named = f.request.headers.pop(ROUTE_HEADER, None)  # X-Router-Route: never sent upstream
@@ -249,7 +251,7 @@ class Router:
         if route is None:
             return  # not inference: the original host gets it untouched
         try:
-            await self._route(f, route, user, header, named)
+            await self._route(f, route, who, header, named)
         except Exception as e:  # a hook that raises would fail open to the original host
             logger.exception("router: internal error")
             answer_error(
@@ -257,13 +259,16 @@ class Router:
             )
 
     async def _route(
-        self, f: http.HTTPFlow, route: tuple[apis.ApiName, apis.Flavor], user: str | None,
+        self, f: http.HTTPFlow, route: tuple[apis.ApiName, apis.Flavor], who: Who,
         header: str | None, named: str | None = None,
     ) -> None:  # fmt: skip
         cfg, api = self.config, route[0]
         assert cfg is not None and self.index is not None and self.engine is not None
-        res = resolve(cfg, self.index, f.request.host, f.request.port, proxy_user=user,
-                      header=header, default=self._default_profile)  # fmt: skip
+        pick = self.gate.pick(cfg, self.index, f, who, header, self._default_profile)
+        res = pick.resolution
+        if pick.refusal is not None:  # a profile outside the user's set
+            answer_error(f, api, *pick.refusal)
+            return
         if res.error or res.profile is None:
             answer_error(f, api, 400, f"router: {res.error or res.note}", "unknown_profile")
             return
@@ -271,7 +276,8 @@ class Router:
         if req is None:
             return
         req.route_header = named
-        task = asyncio.create_task(self.engine.route(cfg, res.profile, req))
+        user = who.identity.user if who.identity is not None else None
+        task = asyncio.create_task(self.engine.route(cfg, res.profile, req, user))
         tasks = self._inflight.setdefault(f.client_conn.id, set())
         tasks.add(task)
         stop_watching = self.resets.watch(f, task.cancel)  # an HTTP/2 RST_STREAM

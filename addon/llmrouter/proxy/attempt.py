@@ -7,11 +7,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmrouter.routing.pricing import PriceOverride
 from llmrouter.wire.apis import Usage
 from llmrouter.wire.outcome import Outcome
+
+if TYPE_CHECKING:
+    from llmrouter.proxy.limiting import Hold
 
 
 @dataclass(slots=True)
@@ -33,6 +36,8 @@ class Ctx:
     route_reason: str | None = None
     conversation: str | None = None  # hashed conversation key; never the raw session id
     history: tuple[str, int, int] | None = None  # usage thread, body bytes, messages
+    user: str | None = None  # the authenticated proxy user (access); None without access
+    hold: Hold | None = None  # the user's reservation until the request settles
 
 
 @dataclass(slots=True)
@@ -64,6 +69,7 @@ class Attempt:
     fallback: bool = False  # tried from the profile's pool after the route's had failed
     api: str | None = None  # the provider's API (None: the request's)
     translated: bool = False  # the provider's API differs from the client's
+    charged: float | None = None  # USD booked to the user when not cost (usage cut short)
 
     def ms(self, t: float | None) -> float | None:
         return None if t is None else round((t - self.t0) * 1000, 1)
@@ -112,6 +118,8 @@ class Attempt:
             "cache_read_tokens": u.cache_read_tokens,
             "cache_write_tokens": u.cache_write_tokens,
             "cost_usd": self.cost,
+            "charged_usd": self.charged,
+            "user": c.user,
             "bytes": self.bytes,
             "content_events": self.content_events,
             "skipped": c.skipped,

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 
 from llmrouter.config import Provider, RouterConfig, key_of
+from llmrouter.proxy import limiting
 from llmrouter.proxy.attempt import Attempt, Ctx
 from llmrouter.proxy.exchange import Answer, Exchange, Request
 from llmrouter.proxy.planning import Leg, Plan, Planner
@@ -64,6 +65,7 @@ class Engine:
         self.scrub = Scrubber(())
         self.exchange = Exchange(session, self.health, self.latency, self._end)
         self.planner = Planner(self.health, self.latency, self.selector, self.mixes, provider_key)
+        self.limits = limiting.LocalLimits()  # users' budgets and rates; kept across reloads
 
     def apply_config(self, cfg: RouterConfig) -> None:
         """Keep the state of providers that survived a reload; forget the others."""
@@ -84,7 +86,9 @@ class Engine:
 
     # -- the attempt loop --------------------------------------------------------------------
 
-    async def route(self, cfg: RouterConfig, pname: str, req: Request) -> Answer:
+    async def route(
+        self, cfg: RouterConfig, pname: str, req: Request, user: str | None = None
+    ) -> Answer:
         profile = cfg.profiles[pname]
         started = time.monotonic()
         plan = self.planner.plan(cfg, pname, req, started)
@@ -98,6 +102,11 @@ class Engine:
         ctx.route, ctx.route_reason = plan.decision.route, plan.decision.reason
         ctx.conversation = plan.conversation.base if plan.conversation else None
         ctx.history = plan.history
+        ctx.user = user
+        if user is not None:  # reserved before the first attempt; settled when the last ends
+            refused = await limiting.admit(self.limits, self.planner, cfg, req, plan, ctx)
+            if refused is not None:
+                return refused
 
         attempts: list[Attempt] = []
         last_http: Answer | None = None
@@ -108,6 +117,8 @@ class Engine:
             for leg, name, forced in self._tries(cfg, pname, req, plan, ctx):
                 if time.monotonic() >= ctx.deadline_at:
                     break
+                if ctx.hold is not None and name in ctx.hold.unpriced:
+                    continue  # skipped at admission: a usd budget needs a known price
                 prov = cfg.providers[name]
                 key = provider_key(name, prov)
                 probe = self.health.acquire(key, time.monotonic(), force=forced)
@@ -135,6 +146,8 @@ class Engine:
         finally:
             if held is not None and held.outcome is not None:
                 self._write_line(held)
+            if not any(a.final for a in attempts):  # a final attempt settles when it ends
+                limiting.close(self.limits, ctx)
 
         keys = [provider_key(n, cfg.providers[n]) for n in ctx.candidates]
         recovery = self.health.earliest_recovery(keys, time.monotonic())
@@ -273,6 +286,7 @@ class Engine:
             self.planner.remember(att.ctx.history, att.usage)
         if att.usage.input_tokens is not None or att.usage.output_tokens is not None:
             att.cost = pricing.cost(pricing.price_of(att.model, *att.price_ref), att.usage)
+        limiting.book(self.limits, att)  # the user's reservation; settled by the final attempt
         if att.final:  # route() writes a failed attempt's line (see `held`)
             self._write_line(att)
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmrouter.proxy import upstream
 from llmrouter.proxy.dispatch import Engine, provider_key
+from llmrouter.proxy.limiting import UserStatus, users_status
 from llmrouter.proxy.metrics import CONTENT_TYPE, Metrics
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ class Status:
     streams_in_flight: int = 0
     upstream_connections: int = 0
     config: str | None = None
+    users: list[UserStatus] = field(default_factory=list)  # access: spend and limits left
 
 
 def status_of(
@@ -90,7 +92,8 @@ def status_of(
         ))  # fmt: skip
     profiles = [ProfileStatus(n, p.strategy, list(p.hosts), list(p.providers))
                 for n, p in cfg.profiles.items()]  # fmt: skip
-    return Status(providers, profiles, pending, upstream.in_use(engine.session), config)
+    users = users_status(cfg, engine.limits.ledger, time.time())
+    return Status(providers, profiles, pending, upstream.in_use(engine.session), config, users)
 
 
 def _round(v: float | None) -> float | None:

@@ -11,8 +11,10 @@ from urllib.parse import urlsplit
 from llmrouter.config import RouterConfig, key_of
 from llmrouter.proxy import translation, upstream
 from llmrouter.proxy.dispatch import Answer, Engine, Request, provider_key
+from llmrouter.proxy.limiting import UserStatus, users_status
 from llmrouter.routing import crossapi
 from llmrouter.state.latency import Figures
+from llmrouter.state.limits import MICRO, format_duration, format_usd
 from llmrouter.wire import apis
 from llmrouter.wire.scrub import printable
 
@@ -234,6 +236,8 @@ def status(cfg: RouterConfig, engine: Engine, pending: int) -> str:
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1] for r in rows
     ]
     text += _bindings(engine, now)
+    text += [printable(line) for line in users_lines(users_status(cfg, engine.limits.ledger,
+                                                                  time.time()))]  # fmt: skip
     text.append(f"streams being handed off or relayed: {pending}")
     text.append(f"upstream connections in use: {upstream.in_use(engine.session)}")
     return "\n".join(text)
@@ -266,3 +270,37 @@ def _bindings(engine: Engine, now: float) -> list[str]:
         counts = ", ".join(f"{p} {n}" for p, n in sorted(per.items(), key=lambda x: -x[1]))
         out.append(f"  {profile}: {counts}")
     return out
+
+
+def users_lines(users: list[UserStatus]) -> list[str]:
+    """`alice  day $0.42 of $5.00 ($0.01 reserved, $4.57 left, resets in 3h12m) · rpm 3 of 30`:
+    each user's spend and what is left of each limit (access only)."""
+    if not users:
+        return []
+    width = max(len(u.name) for u in users)
+    out = [f"users: {len(users)} (access)"]
+    for u in users:
+        parts = []
+        for span, key, spent in (("day", "usd_per_day", u.today_usd),
+                                 ("month", "usd_per_month", u.month_usd)):  # fmt: skip
+            lim = u.limits.get(key)
+            if lim is None:
+                parts.append(f"{span} {_usd(spent)}")
+                continue
+            held = f"{_usd(lim['reserved_usd'])} reserved, " if lim["reserved_usd"] else ""
+            parts.append(f"{span} {_usd(spent)} of {_usd(lim['limit_usd'])} ({held}"
+                         f"{_usd(lim['left_usd'])} left, resets in "
+                         f"{format_duration(lim['resets_in_s'])})")  # fmt: skip
+        rpm = u.limits.get("rpm")
+        if rpm is not None:
+            parts.append(f"rpm {rpm['used']} of {rpm['limit']}")
+        if not u.limits:
+            parts.append("no limits")
+        if u.in_flight:
+            parts.append(f"{u.in_flight} in flight")
+        out.append(f"  {u.name.ljust(width)}  " + " · ".join(parts))
+    return out
+
+
+def _usd(usd: float) -> str:
+    return format_usd(round(usd * MICRO))

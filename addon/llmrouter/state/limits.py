@@ -201,6 +201,10 @@ class Ledger:
     def in_flight(self) -> int:
         return len(self._grants)
 
+    def holding(self, user: str) -> int:
+        """The user's requests in flight (holding a reservation)."""
+        return sum(1 for g in self._grants.values() if g.user == user)
+
     def rebuild(self, records: Iterable[Mapping[str, Any]], now_unix: float) -> None:
         """Settled spend of the current day and month, and the last minute's requests, from
         the JSONL journal's lines (`user`, `cost_usd` or `charged_usd`, `ts`). Lines of no

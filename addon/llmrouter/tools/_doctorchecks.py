@@ -198,6 +198,10 @@ def check_tls(
     except ssl.SSLCertVerificationError as e:
         return _untrusted(name, PAGES_HOST, cafile, e), None
     except (OSError, http.client.HTTPException) as e:
+        if " 407 " in str(e):  # the router has `access` users: the CONNECT needs one
+            return _fail(name, f"{proxy.shown} wants proxy credentials for the tunnel (407)",
+                         "put a user's NAME:TOKEN in the proxy URL: --proxy "
+                         "http://NAME:TOKEN@host:port (or in $HTTPS_PROXY)"), None  # fmt: skip
         no_pages = f"no TLS round trip to {url} through {proxy.shown} ({e})"
         fix = (f"allow_hosts set by hand leaves {PAGES_HOST} out: add {PAGES_ALLOW} to it (the "
                "router keeps a hand-set allow_hosts as it is); or that proxy is not the router "

@@ -247,7 +247,8 @@ class Aggregator:
             ok = outcome == "ok"
             line = Line(_opt(obj, "profile", str) or "(none)", provider, model, attempt, final,
                         ok, total, *tokens, cost, _opt(obj, "route", str), _opt(obj, "user", str),
-                        _opt(obj, "conversation", str), _opt(obj, "affinity", str))  # fmt: skip
+                        _opt(obj, "conversation", str), _opt(obj, "affinity", str),
+                        _opt(obj, "charged_usd", float))  # fmt: skip
         except (ValueError, OverflowError):
             self.bad += 1
             return

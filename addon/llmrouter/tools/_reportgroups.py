@@ -8,7 +8,7 @@ evicted. Pure: plain data in, plain data out.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from llmrouter.tools._histogram import LogHistogram
 
@@ -41,6 +41,7 @@ class Line:
     user: str | None = None
     conversation: str | None = None
     affinity: str | None = None
+    charged: float | None = None  # charged_usd: what the user's budget counted, when not cost
 
 
 class Group:
@@ -172,8 +173,9 @@ class GroupViews:
     def add(self, ln: Line) -> None:
         if ln.route is not None:
             _capped(self._routes, f"{ln.profile}/{ln.route}").add(ln)
-        if ln.user is not None:
-            _capped(self._users, ln.user).add(ln)
+        if ln.user is not None:  # a user's cost is what their budgets counted (charged_usd)
+            _capped(self._users, ln.user).add(ln if ln.charged is None else replace(
+                ln, cost=ln.charged))  # fmt: skip
         if ln.affinity is not None:
             self._affinity[ln.affinity] = self._affinity.get(ln.affinity, 0) + 1
         self._cache_seen = self._cache_seen or ln.cache_read is not None

@@ -76,10 +76,28 @@ def _hosts(config: Path, env: Mapping[str, str]) -> list[str]:
         return ["api.anthropic.com", "api.openai.com"]
 
 
-def client_lines(proxy: Proxy, confdir: Path, profile: str | None) -> list[str]:
-    """Copy-paste environment for each client; a profile goes in the proxy user name."""
-    user = profile or proxy.user
-    url = proxy.url(user, "x" if user and not proxy.password else "***" if proxy.password else None)
+def _has_access(config: Path, env: Mapping[str, str]) -> bool:
+    from llmrouter.config import ConfigError, load_config
+
+    try:
+        return load_config(config, env).access is not None
+    except ConfigError:
+        return False
+
+
+def client_lines(
+    proxy: Proxy, confdir: Path, profile: str | None, access: bool = False
+) -> list[str]:
+    """Copy-paste environment for each client; a profile goes in the proxy user name (with
+    `access`: NAME+PROFILE, and the user's token as the password)."""
+    if access:
+        name = (proxy.user or "NAME").partition("+")[0]
+        user = f"{name}+{profile}" if profile else proxy.user or name
+        url = proxy.url(user, "***" if proxy.password else "TOKEN")
+    else:
+        user = profile or proxy.user
+        url = proxy.url(user, "x" if user and not proxy.password else "***" if proxy.password
+                        else None)  # fmt: skip
     ca, bundle = confdir / "mitmproxy-ca-cert.pem", confdir / "bundle.pem"
     lines = [
         ("Claude Code", f"export HTTPS_PROXY={url} NODE_EXTRA_CA_CERTS={ca}"),
@@ -88,7 +106,10 @@ def client_lines(proxy: Proxy, confdir: Path, profile: str | None) -> list[str]:
         ("curl", f"curl --proxy {url} --cacert {bundle} https://api.anthropic.com/v1/messages ..."),
     ]
     out = [f"  {who + ':':<13} {line}" for who, line in lines]
-    if proxy.password:
+    if access and not proxy.password:
+        out.append("  (the router has users: NAME and TOKEN are yours, from `python -m "
+                   "llmrouter.access add`; NAME+PROFILE picks one of your profiles)")  # fmt: skip
+    elif proxy.password:
         out.append("  (*** is your proxy password: the doctor never prints it)")
     elif user:
         out.append(f"  (user {user} picks the profile; the password is ignored but Claude Code "
@@ -151,7 +172,12 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     out += render(checks)
     failed = sum(c.status == "fail" for c in checks)
     warned = sum(c.status == "warn" for c in checks)
-    out += ["", "Environment for your clients:", *client_lines(proxy, confdir, args.profile), ""]
+    out += [
+        "",
+        "Environment for your clients:",
+        *client_lines(proxy, confdir, args.profile, _has_access(config, env)),
+        "",
+    ]
     summary = "all good" if not failed and not warned else f"{failed} failed, {warned} warnings"
     out.append(f"doctor: {summary}")
     with contextlib.suppress(BrokenPipeError):

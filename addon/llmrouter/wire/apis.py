@@ -98,6 +98,7 @@ _ANTHROPIC_TYPES = {
     401: "authentication_error",
     403: "permission_error",
     404: "not_found_error",
+    407: "authentication_error",  # the router's own proxy authentication (access)
     413: "request_too_large",
     429: "rate_limit_error",
     504: "timeout_error",
