@@ -338,7 +338,9 @@ class Exchange:
                       on_end, self.max_response, translating=tr is not None)  # fmt: skip
         return Answer(resp.status, headers, relay=relay), False
 
-    async def _rest(self, resp: aiohttp.ClientResponse, tr: Any, att: Attempt) -> bytes:
+    async def _rest(
+        self, resp: aiohttp.ClientResponse, tr: translation.StreamTranslator, att: Attempt
+    ) -> bytes:
         """A translated stream that ended with no content: the rest of it, then its end."""
         try:
             within = max(0.001, min(5.0, att.ctx.deadline_at - time.monotonic()))

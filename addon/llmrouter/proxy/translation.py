@@ -113,7 +113,10 @@ def answer(
     return status, translate.response_headers(headers, stream=False), body
 
 
-def stream_translator(req: Request, prov: Provider) -> translate.StreamTranslator:
+StreamTranslator = translate.StreamTranslator
+
+
+def stream_translator(req: Request, prov: Provider) -> StreamTranslator:
     """The translator of one streamed answer: it also meters it (commit, end, error, usage)."""
     return translate.stream_translator(
         prov.api, req.api, request=req.payload, created=int(time.time()), seed=req.id
