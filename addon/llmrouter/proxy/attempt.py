@@ -67,6 +67,8 @@ class Attempt:
     cost: float | None = None
     affinity: str | None = None  # new | bound | rebound | expired; None: affinity off
     fallback: bool = False  # tried from the profile's pool after the route's had failed
+    api: str | None = None  # the provider's API (None: the request's)
+    translated: bool = False  # the provider's API differs from the client's
     charged: float | None = None  # USD booked to the user when not cost (usage cut short)
 
     def ms(self, t: float | None) -> float | None:
@@ -98,7 +100,8 @@ class Attempt:
             "affinity": self.affinity,
             "attempt": self.n,
             "provider": self.provider,
-            "api": c.api,
+            "api": self.api or c.api,
+            "translated": self.translated,
             "model": self.model,
             "requested_model": c.requested_model,
             "stream": c.stream,
