@@ -384,21 +384,14 @@ def test_jsonl_lines_match_the_contract(fakes, origin, router) -> None:
     assert fail | {"attempt": 1, "provider": "first", "status": 503, "outcome": "http_error",
                    "ttft_ms": None, "input_tokens": None} == fail  # fmt: skip
     assert fail["error"] and fail["cooldown_s"] > 0 and fail["request_id"] == ok["request_id"]
-    # openai's oa has no key of its own: the client's is Anthropic's, so it is no candidate
+    # openai's oa has no key of its own: the client's is Anthropic's, so it is no candidate;
+    # a provider that could never serve the request is no news on each line (explain says it)
     assert fail["candidates"] == ["first", "second"]
-    no_key = {
-        "provider": "oa",
-        "reason": "credentials",
-        "detail": "openai provider without api_key; the client's key is for anthropic",
-    }
-    assert fail["skipped"] == [no_key] and not any(x["translated"] for x in lines)
+    assert fail["skipped"] == [] and not any(x["translated"] for x in lines)
     assert ok | {"attempt": 2, "provider": "second", "status": 200, "stream": False} == ok
-    assert stream["skipped"] == [
-        no_key,
-        {"provider": "first", "reason": stream["skipped"][1]["reason"]},
-    ]
-    assert stream["skipped"][1]["reason"].startswith("cooling")
-    assert [s["provider"] for s in ostream["skipped"]] == ["first", "second"]
+    assert stream["skipped"] == [{"provider": "first", "reason": stream["skipped"][0]["reason"]}]
+    assert stream["skipped"][0]["reason"].startswith("cooling")
+    assert ostream["skipped"] == []  # first and second (anthropic, no key) could never serve it
     tokens = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
     for line in (ok, stream):  # anthropic: input_tokens includes the cached input
         assert [line[k] for k in tokens] == [16, 7, 3, 2]

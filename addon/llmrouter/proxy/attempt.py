@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from llmrouter.routing.crossapi import UNLOGGED
 from llmrouter.routing.pricing import PriceOverride
 from llmrouter.wire.apis import Usage
 from llmrouter.wire.outcome import Outcome
@@ -122,7 +123,7 @@ class Attempt:
             "user": c.user,
             "bytes": self.bytes,
             "content_events": self.content_events,
-            "skipped": c.skipped,
+            "skipped": [x for x in c.skipped if x["reason"] not in UNLOGGED],
             "cooldown_s": None if self.cooldown is None else round(self.cooldown, 3),
         }
 

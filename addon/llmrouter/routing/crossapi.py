@@ -11,8 +11,9 @@ the answer on the way back), except:
 - a provider without `api_key`: the client's credentials are for the other API, so nothing
   valid could be sent (reason `credentials`).
 
-Each skip is a JSONL `skipped` entry {"provider", "reason", "detail"}, like the capability
-filters'. The check is a loop over names: no body is read.
+Each skip is a `skipped` entry {"provider", "reason", "detail"}, like the capability filters';
+`translate` ones reach the JSONL, `api` and `credentials` ones only router.explain (UNLOGGED).
+The check is a loop over names: no body is read.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ from llmrouter.wire.apis import ApiName
 TRANSLATED_PATHS: frozenset[str] = frozenset(("/v1/messages", "/v1/chat/completions"))
 # Reasons of this filter: set by the configuration, not by the request or the providers' state.
 REASONS: frozenset[str] = frozenset(("translate", "api", "credentials"))
+# Of those, the providers that could never serve such a request whatever the config said
+# about translation: as before translation existed, they are no news on every JSONL line (the
+# shipped profile mixes both APIs without keys). router.explain still lists them.
+UNLOGGED: frozenset[str] = frozenset(("api", "credentials"))
 
 
 def api_filter(
