@@ -80,12 +80,12 @@ class Client:
                 dt, resp.status, resp.headers.get("x-router-provider"), int(attempts or 0) or None
             )
 
-    async def stream(self, profile: str | None = None) -> StreamTiming:
+    async def stream(self, profile: str | None = None, body: bytes = STREAM_BODY) -> StreamTiming:
         t0 = time.perf_counter()
         first = first_content = last = None
         deltas = 0
         async with self.session.post(
-            self.url, data=STREAM_BODY, headers=self._headers(profile), proxy=self.proxy
+            self.url, data=body, headers=self._headers(profile), proxy=self.proxy
         ) as resp:
             if resp.status != 200:
                 raise BenchError(f"stream via {self.proxy}: HTTP {resp.status}")
@@ -102,6 +102,24 @@ class Client:
         if first is None or first_content is None or last is None:
             raise BenchError(f"stream via {self.proxy} ended without its events")
         return StreamTiming(first, first_content, last, deltas)
+
+
+async def chat_stream(client: Client, profile: str, body: bytes) -> int:
+    """A Chat Completions stream through `client`'s proxy (section 9's control): its chunks."""
+    url = client.url.removesuffix("/v1/messages") + "/v1/chat/completions"
+    headers = {"content-type": "application/json", "authorization": "Bearer client-key",
+               "x-router-profile": profile}  # fmt: skip
+    chunks, done = 0, False
+    async with client.session.post(url, data=body, headers=headers, proxy=client.proxy) as resp:
+        if resp.status != 200:
+            raise BenchError(f"chat stream via {client.proxy}: HTTP {resp.status}")
+        async for line in resp.content:
+            if line.startswith(b"data: {"):
+                chunks += 1
+            done = done or line.startswith(b"data: [DONE]")
+    if not done:
+        raise BenchError(f"chat stream via {client.proxy} ended without [DONE]")
+    return chunks
 
 
 async def throughput(

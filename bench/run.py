@@ -34,6 +34,7 @@ import framing
 import phases
 import procs
 import sharedbench
+import translation
 from loadgen import Client
 from phases import FULL, QUICK, Budget, Env, Settings, log
 from procs import BASELINE_SCRIPT, ROOT, Proc, Procs, free_port, make_ca, origin_ca
@@ -47,7 +48,7 @@ def anthropic(url: str) -> dict[str, str]:
     return {"base_url": url, "api": "anthropic"}
 
 
-def configs(fast: str, slow: str, bad: str, flaky: str, dead: str) -> dict[str, Any]:
+def configs(fast: str, slow: str, bad: str, flaky: str, burst: str, dead: str) -> dict[str, Any]:
     """The routers' profiles.yaml: each serves the TLS origin host `localhost`."""
 
     def prof(*providers: str) -> dict[str, Any]:
@@ -63,9 +64,15 @@ def configs(fast: str, slow: str, bad: str, flaky: str, dead: str) -> dict[str, 
               "fstream": prof("fast")}  # fmt: skip
     return {
         "router": {  # (b): the single-provider failover profile; default health settings
-            "providers": {"fast": anthropic(fast), "slow": anthropic(slow), "bad": anthropic(bad)},
+            "providers": {"fast": anthropic(fast), "slow": anthropic(slow), "bad": anthropic(bad),
+                          # section 9: the same fakes, as OpenAI-format providers
+                          "burst": anthropic(burst), "slow-oa": translation.translated(slow),
+                          "burst-oa": translation.translated(burst),
+                          "burst-chat": {"base_url": burst, "api": "openai"}},
             "profiles": {"default": prof("fast"), "stream": prof("slow"),
-                         "cooling": prof("bad", "fast")},
+                         "cooling": prof("bad", "fast"), "tstream": prof("slow-oa"),
+                         "burst": prof("burst"), "tburst": prof("burst-oa"),
+                         "cburst": prof("burst-chat")},
         },
         "router-failover": {  # also the memory run's router in --quick mode
             "providers": {"fast": anthropic(fast), "dead": anthropic(dead), "bad": anthropic(bad),
@@ -100,6 +107,7 @@ async def measure(s: Settings, procs: Procs, budget: Budget) -> tuple[dict[str, 
                            "--interval", str(phases.STREAM_INTERVAL)),
         "bad": procs.fake("bad", "--faults", "503=1"),
         "flaky": procs.fake("flaky", "--faults", "503=0.2", "--seed", "7"),
+        "burst": procs.fake("burst", "--deltas", str(translation.BURST_EVENTS)),
     }  # fmt: skip
     await _ready(*fakes.values())
     urls = {k: p.url for k, p in fakes.items()}
@@ -141,8 +149,12 @@ async def measure(s: Settings, procs: Procs, budget: Budget) -> tuple[dict[str, 
         rows += phases.streaming_rows(data["streaming"])
         data["failover"] = await phases.failover_phase(env, s, budget, 220 if full else 15)
         rows += phases.failover_rows(data["failover"])
-        data["bodies"] = await bodies.bodies_phase(env, s, budget, 160 if full else 10)
+        data["bodies"] = await bodies.bodies_phase(env, s, budget, 200 if full else 12)
         rows += bodies.bodies_rows(data["bodies"])
+        data["translation"] = await translation.translation_phase(
+            env.b, env.b_pid, s, budget, 160 if full else 10
+        )
+        rows += translation.translation_rows(data["translation"])
         data["shared"] = await sharedbench.shared_phase(
             procs, s, budget, 110 if full else 7, urls["fast"], origin_url, ctx, common
         )

@@ -20,6 +20,7 @@ SECTIONS = (
     "streaming",
     "failover",
     "bodies",
+    "translation",
     "shared",
     "selection",
     "memory",
@@ -47,8 +48,10 @@ def test_quick_bench_runs_and_reports_every_section(tmp_path: Path) -> None:
     assert data["meta"]["quick"] is True
     assert data["origin_requests"] == 0  # routed requests never reached the original host
     sections = {row["section"] for row in data["table"]}
-    assert sections == {"1", "2", "3", "4", "5", "6", "7", "8", "10"}
+    assert sections == {str(n) for n in range(1, 11)}
     assert set(data["bodies"]["sizes"]) == {"80 B", "50 KB", "500 KB"}
     assert "proxy CPU per request, 500 KB body" in proc.stdout
+    assert set(data["translation"]["cases"]) == {"paced", "burst"}
+    assert "router CPU per stream vs Anthropic->Anthropic" in proc.stdout
     assert data["streaming"]["deltas_ok"] is True  # every stream arrived whole, on every path
     assert data["memory"]["errors"] == 0

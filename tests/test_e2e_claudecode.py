@@ -6,6 +6,7 @@ the same route (issue 10), and with round-robin the same provider (issue 11).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,36 @@ def test_claude_code_conversation_stays_on_one_provider(
     assert lines[0]["reason"].startswith("round-robin: conversation rendezvous")
     # The second turn read the prefix the first one wrote at that provider.
     assert lines[0]["cache_write_tokens"] > 0 and lines[1]["cache_read_tokens"] > 0
+
+
+def test_claude_code_on_an_openai_format_provider(fakes, origin, router, note, tmp_path) -> None:
+    """Claude Code served by a strict OpenAI-format provider through translation: the Read
+    call streams back as a tool_use block, Claude Code runs it for real, and its result goes
+    out as a `tool` message answering that call."""
+    oa = fakes("oa", strict=True, default=reads(note))
+    cfg = {
+        "providers": {"oa": provider(oa, "openai", api_key="${OA_KEY}",
+                                     models={"claude-*": "deepseek-chat"})},
+        "profiles": {"default": {"hosts": ["localhost"], "providers": ["oa"]}},
+    }  # fmt: skip
+    r = router(cfg, env={"OA_KEY": "sk-oa-claude-code"})
+    result = run(r, origin, note, tmp_path)
+    assert result["result"].startswith("Hello from oa.")
+    first, second = (q.json for q in oa.requests)
+    assert all(q.path == "/v1/chat/completions" for q in oa.requests)
+    assert oa.requests[0].headers["authorization"] == "Bearer sk-oa-claude-code"
+    assert first["model"] == "deepseek-chat" and first["stream"] is True
+    assert first["messages"][0]["role"] == "system" and first["tools"]
+    call = second["messages"][-2]["tool_calls"][0]
+    tool = second["messages"][-1]
+    assert call["function"]["name"] == "Read" and json.loads(call["function"]["arguments"]) == {
+        "file_path": str(note)}  # fmt: skip
+    assert tool["role"] == "tool" and tool["tool_call_id"] == call["id"]
+    assert WORD in str(tool["content"])
+    lines = r.wait_lines(2)
+    assert [(x["provider"], x["api"], x["translated"], x["outcome"]) for x in lines] == [
+        ("oa", "openai", True, "ok")] * 2  # fmt: skip
+    assert all(x["model"] == "deepseek-chat" and x["input_tokens"] for x in lines)
 
 
 def test_claude_code_as_a_team_user(fakes, origin, router, note, tmp_path) -> None:

@@ -231,8 +231,14 @@ def test_keys_are_replaced_and_never_shown(fakes, origin, router) -> None:
             "p": provider(p),  # no key: the client's credentials pass through
         },
         "profiles": {
-            # affinity off: the same "hi" would otherwise stay on b, which served it
-            "default": {"hosts": ["localhost"], "providers": ["a", "b", "o"], "affinity": False},
+            # affinity off: the same "hi" would otherwise stay on b, which served it; translate
+            # off: each client's own API's providers (this test is about keys, per API)
+            "default": {
+                "hosts": ["localhost"],
+                "providers": ["a", "b", "o"],
+                "affinity": False,
+                "translate": False,
+            },
             "plain": {"hosts": ["localhost"], "providers": ["p"]},
         },
         "health": {"backoff_initial": 0.01, "backoff_max": 0.01},  # a is tried every time
@@ -337,7 +343,8 @@ def b64(text: str) -> str:
 
 FIELDS: dict[str, type | tuple[type, ...]] = {
     "ts": str, "request_id": str, "profile": str, "strategy": str, "candidates": list,
-    "reason": str, "attempt": int, "provider": str, "api": str, "model": str, "stream": bool,
+    "reason": str, "attempt": int, "provider": str, "api": str, "translated": bool, "model": str,
+    "stream": bool,
     "status": (int, type(None)), "outcome": str, "error": (str, type(None)),
     "ttfb_ms": (int, float, type(None)), "ttft_ms": (int, float, type(None)),
     "total_ms": (int, float), "input_tokens": (int, type(None)),
@@ -377,10 +384,14 @@ def test_jsonl_lines_match_the_contract(fakes, origin, router) -> None:
     assert fail | {"attempt": 1, "provider": "first", "status": 503, "outcome": "http_error",
                    "ttft_ms": None, "input_tokens": None} == fail  # fmt: skip
     assert fail["error"] and fail["cooldown_s"] > 0 and fail["request_id"] == ok["request_id"]
-    assert fail["candidates"] == ["first", "second"]  # openai's oa is no candidate here
+    # openai's oa has no key of its own: the client's is Anthropic's, so it is no candidate;
+    # a provider that could never serve the request is no news on each line (explain says it)
+    assert fail["candidates"] == ["first", "second"]
+    assert fail["skipped"] == [] and not any(x["translated"] for x in lines)
     assert ok | {"attempt": 2, "provider": "second", "status": 200, "stream": False} == ok
     assert stream["skipped"] == [{"provider": "first", "reason": stream["skipped"][0]["reason"]}]
     assert stream["skipped"][0]["reason"].startswith("cooling")
+    assert ostream["skipped"] == []  # first and second (anthropic, no key) could never serve it
     tokens = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
     for line in (ok, stream):  # anthropic: input_tokens includes the cached input
         assert [line[k] for k in tokens] == [16, 7, 3, 2]

@@ -155,6 +155,22 @@ def test_fake_provider_answers_whole_and_streamed(api: str) -> None:
     assert whole.split("\n", 1)[1] == streamed.split("\n", 1)[1]  # same body, other header
 
 
+@pytest.mark.parametrize(
+    ("api", "path"), [("chat", "/v1/messages"), ("anthropic", "/v1/chat/completions")]
+)
+def test_a_translated_flow_shows_its_answer_in_the_clients_api(api: str, path: str) -> None:
+    """mitmweb shows a translated flow's request as the provider got it (the other API's
+    path), and the answer as the client got it: the answer's own shape wins over the path."""
+    b = APIS[api]
+    r = Reply(id=b.id_prefix + "1", model="m-1", pieces=split_text("steady", 4),
+              input_tokens=12, output_tokens=4, include_usage=True)  # fmt: skip
+    stream = b"".join([*b.opening(r), *(b.delta(r, i) for i in range(4)), *b.closing(r)])
+    for text in (render_response(_dump(b.body(r)), "application/json", path),
+                 render_response(stream, "text/event-stream", path)):  # fmt: skip
+        assert "Hello from steady." in text and "output 4" in text
+        assert text.startswith("openai chat" if api == "chat" else "anthropic"), text[:40]
+
+
 def test_whole_answers_with_tools_and_errors() -> None:
     msg = {"type": "message", "model": "claude-x", "stop_reason": "tool_use", "content": [
         {"type": "text", "text": "Reading."},

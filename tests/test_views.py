@@ -105,3 +105,20 @@ def test_status_shows_measured_latency_and_the_penalties_apart(engine_and_config
     lat = pages.status_of(cfg, engine).providers[0].latency["m ttft"]
     assert lat == {"p50_ms": 301.0, "samples": 3, "failure_penalties": 4,
                    "ranked_p50_ms": round(ranked, 1)}  # fmt: skip
+
+
+def test_a_translated_answer_says_so_and_the_configs_api_skips_stay_out_of_the_comment() -> None:
+    c = _ctx(skipped=[{"provider": "gpt", "reason": "credentials",
+                       "detail": "openai provider without api_key; the client's key is for "
+                       "anthropic"}])  # fmt: skip
+    answer = _failover(c)
+    steady = answer.attempts[1]
+    steady.api, steady.translated = "openai", True
+    assert views.comment("demo", answer, None) == (
+        "flaky 529 2ms → steady 200 725ms · demo/failover · translated anthropic → openai"
+    )
+    text = views.explain("f1", "demo", answer, None)
+    assert "skipped    gpt: credentials (openai provider without api_key" in text
+    assert "translated: anthropic request, openai provider" in text
+    assert steady.record()["api"] == "openai" and steady.record()["translated"] is True
+    assert answer.attempts[0].record()["api"] == "anthropic"  # the request's, untranslated

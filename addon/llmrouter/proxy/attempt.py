@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from llmrouter.routing.crossapi import UNLOGGED
 from llmrouter.routing.pricing import PriceOverride
 from llmrouter.wire.apis import Usage
 from llmrouter.wire.outcome import Outcome
@@ -67,6 +68,8 @@ class Attempt:
     cost: float | None = None
     affinity: str | None = None  # new | bound | rebound | expired; None: affinity off
     fallback: bool = False  # tried from the profile's pool after the route's had failed
+    api: str | None = None  # the provider's API (None: the request's)
+    translated: bool = False  # the provider's API differs from the client's
     charged: float | None = None  # USD booked to the user when not cost (usage cut short)
 
     def ms(self, t: float | None) -> float | None:
@@ -98,7 +101,8 @@ class Attempt:
             "affinity": self.affinity,
             "attempt": self.n,
             "provider": self.provider,
-            "api": c.api,
+            "api": self.api or c.api,
+            "translated": self.translated,
             "model": self.model,
             "requested_model": c.requested_model,
             "stream": c.stream,
@@ -119,7 +123,7 @@ class Attempt:
             "user": c.user,
             "bytes": self.bytes,
             "content_events": self.content_events,
-            "skipped": c.skipped,
+            "skipped": [x for x in c.skipped if x["reason"] not in UNLOGGED],
             "cooldown_s": None if self.cooldown is None else round(self.cooldown, 3),
         }
 

@@ -22,7 +22,7 @@ from llmrouter.proxy import limiting
 from llmrouter.proxy.attempt import Attempt, Ctx
 from llmrouter.proxy.exchange import Answer, Exchange, Request
 from llmrouter.proxy.planning import Leg, Plan, Planner
-from llmrouter.routing import pricing
+from llmrouter.routing import crossapi, pricing
 from llmrouter.routing.strategies import Selection, Selector
 from llmrouter.state.backends import LocalBackend, StateBackend
 from llmrouter.state.health import HealthSettings
@@ -312,7 +312,9 @@ class Engine:
         # A first attempt that simply succeeded is the common case: its line is a debug line
         # (each info line costs ~0.3 ms in mitmproxy's log dispatch). Anything that failed
         # over, skipped a provider or failed stays at info.
-        plain = att.n == 1 and att.outcome is Outcome.OK and not c.skipped
+        # The API filter's skips are the config's, on every request: they are not news.
+        news = any(s["reason"] not in crossapi.REASONS for s in c.skipped)
+        plain = att.n == 1 and att.outcome is Outcome.OK and not news
         level = logging.DEBUG if plain else logging.INFO
         if not logger.isEnabledFor(level):
             return

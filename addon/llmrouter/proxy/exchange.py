@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from llmrouter.config import Provider, key_of
-from llmrouter.proxy import upstream
+from llmrouter.proxy import translation, upstream
 from llmrouter.proxy.attempt import Attempt
 from llmrouter.proxy.body import Head, parse_object, read_head, set_model
 from llmrouter.proxy.relay import Relay, RelayEnd, hold_until_commit
@@ -112,21 +112,28 @@ class Exchange:
         self.scrub = Scrubber(())  # every configured key: set by the engine on each config
         self.max_response = 64 * 2**20  # bytes of a buffered answer (max_response_mb)
 
-    def _request_headers(self, req: Request, prov: Provider) -> list[tuple[str, str]]:
-        headers = upstream.forward_headers(req.headers)
+    def _request_headers(
+        self, req: Request, prov: Provider, translated: bool = False
+    ) -> list[tuple[str, str]]:
+        headers = translation.provider_headers(req.headers, req.api, prov)
         key = key_of(prov)
         if key is not None:
             client = {k.lower() for k, _ in headers}
-            name = apis.auth_header_for(prov.api, client, prov.auth_header)
+            name = translation.auth_header(prov, client, translated)
             # The client's own credentials never reach a provider that has its own key.
             headers = [(k, v) for k, v in headers if k.lower() not in apis.AUTH_HEADERS]
             headers.append((name, apis.auth_value(name, key)))
         headers.append(("accept-encoding", "identity" if req.stream else "gzip, deflate"))
         return headers
 
-    def _body_for(self, req: Request, model: str | None) -> bytes:
+    def _body_for(self, req: Request, model: str | None, prov: Provider, who: str) -> bytes:
         """The body with `model` in it: the client's bytes when the model is unchanged, else
-        changed in place; re-serialized only when the place is ambiguous."""
+        changed in place; re-serialized only when the place is ambiguous, or when unsigned
+        thinking blocks must go (an Anthropic provider)."""
+        if prov.api == "anthropic":
+            scrubbed = translation.scrubbed_body(req, model, who)
+            if scrubbed is not None:
+                return scrubbed
         if model == req.model or req.model is None:
             return req.body
         body = set_model(req.body, req.model, model) if model is not None else None
@@ -142,8 +149,15 @@ class Exchange:
         answer is kept in case every candidate fails. `model` is the model to send (the
         route's policy decides it: route > provider `models` > requested)."""
         att.model = model_name(model)
-        body = self._body_for(req, model)
-        att.url = apis.upstream_url(prov.base_url, prov.api, req.path)
+        att.api, att.translated = prov.api, prov.api != req.api
+        if att.translated:
+            out = translation.outgoing(req, prov, model, att.provider)
+            if out is None:
+                return self._untranslatable(req, att)
+            att.url, body = out.url, out.body
+        else:
+            body = self._body_for(req, model, prov, att.provider)
+            att.url = apis.upstream_url(prov.base_url, prov.api, req.path)
         att.sent_body = body
         att.price_ref = (prov.price, prov.base_url)
         remaining = att.ctx.deadline_at - time.monotonic()
@@ -153,7 +167,7 @@ class Exchange:
                 self.session,
                 req.method,
                 att.url,
-                self._request_headers(req, prov),
+                self._request_headers(req, prov, att.translated),
                 body,
                 connect_timeout=min(t["connect_timeout"], remaining),
                 header_timeout=min(wait, remaining),
@@ -170,11 +184,12 @@ class Exchange:
         outcome, retryable, failure = classify_status(resp.status)
         try:
             if retryable:
-                return await self._retryable(resp, headers, prov, att, outcome, failure)
+                answer, retry = await self._retryable(resp, headers, prov, att, outcome, failure)
+                return self._client_format(answer, prov, req, att), retry
             ctype = resp.headers.get("content-type", "")
             sse = ctype.startswith("text/event-stream")
             if req.stream and outcome is Outcome.OK and sse:
-                return await self._stream(t, req, resp, headers, att)
+                return await self._stream(t, req, resp, headers, att, prov)
             # The whole answer within response_timeout of sending: silence or a trickle fails
             # over like a missing answer.
             now = time.monotonic()
@@ -189,14 +204,42 @@ class Exchange:
             self._end(att, *upstream.describe(e))
             return None, True
         if outcome is Outcome.OK and sse:  # a stream the client did not ask for, read whole
+            if att.translated:
+                self._end(att, Outcome.INBAND_ERROR, "a stream to a non-streamed request: "
+                          "not translated")  # fmt: skip
+                return None, True
             return self._buffered_stream(req, resp.status, headers, body, att)
         if outcome is Outcome.OK:
-            att.usage = apis.usage_from_body(req.api, body)
+            att.usage = apis.usage_from_body(prov.api, body)
         else:  # a final 4xx: shown to the client as the provider gave it, minus our keys
             headers, body = self.scrub.headers(headers), self.scrub.bytes(body)
+        status = resp.status
+        if att.translated:
+            status, headers, body = translation.answer(body, status, headers, prov, req)
+            if outcome is Outcome.OK and status >= 400:  # an error inside a 2xx, or not JSON
+                self._end(att, Outcome.INBAND_ERROR, f"HTTP {resp.status} with an error body")
+                return Answer(status, headers, body), True
         att.final = True
         self._end(att, outcome, None if outcome is Outcome.OK else f"HTTP {resp.status}")
-        return Answer(resp.status, headers, body), False
+        return Answer(status, headers, body), False
+
+    def _client_format(
+        self, answer: Answer | None, prov: Provider, req: Request, att: Attempt
+    ) -> Answer | None:
+        """A kept error answer in the client's API: it may be the one the client gets."""
+        if answer is None or not att.translated:
+            return answer
+        status, headers, body = translation.answer(answer.body, answer.status, answer.headers,
+                                                   prov, req)  # fmt: skip
+        return Answer(status, headers, body)
+
+    def _untranslatable(self, req: Request, att: Attempt) -> tuple[Answer | None, bool]:
+        """A body that is not a JSON object has nothing to translate: the client's error."""
+        msg = "router: the request body is not a JSON object, so it cannot be translated"
+        att.status, att.final = 400, True
+        self._end(att, Outcome.HTTP_ERROR, "body not translatable", Failure.NONE)
+        body = apis.error_body(req.api, 400, msg, "invalid_request_error")
+        return Answer(400, [("content-type", "application/json")], body), False
 
     async def _retryable(
         self,
@@ -258,9 +301,13 @@ class Exchange:
         resp: aiohttp.ClientResponse,
         headers: list[tuple[str, str]],
         att: Attempt,
+        prov: Provider,
     ) -> tuple[Answer | None, bool]:
         """Hold lifecycle events until the first content event (the commit point)."""
-        meter = StreamMeter(req.api, req.flavor)
+        tr = translation.stream_translator(req, prov) if att.translated else None
+        meter = tr if tr is not None else StreamMeter(req.api, req.flavor)
+        if tr is not None:
+            headers = translation.stream_headers(headers)
         limit = min(t["first_token_timeout"], att.ctx.deadline_at - time.monotonic())
         cap = min(HOLD_LIMIT, self.max_response)
         held, error = await hold_until_commit(resp, meter, limit, cap)
@@ -269,6 +316,8 @@ class Exchange:
             self._end(att, *error)
             return None, True
         if not meter.committed:  # a complete stream with no content: nothing left to relay
+            if tr is not None:  # its usage and end may follow the finish chunk
+                held.append(await self._rest(resp, tr, att))
             resp.close()
             att.usage, att.final = meter.usage, True
             self._end(att, Outcome.OK, None)
@@ -284,5 +333,16 @@ class Exchange:
             self._end(att, end.outcome, end.error, failure_of(end.outcome), ended=end.ended)
 
         relay = Relay(resp, resp.status, headers, held, meter, req.flavor, t["idle_timeout"],
-                      on_end, self.max_response)  # fmt: skip
+                      on_end, self.max_response, translating=tr is not None)  # fmt: skip
         return Answer(resp.status, headers, relay=relay), False
+
+    async def _rest(
+        self, resp: aiohttp.ClientResponse, tr: translation.StreamTranslator, att: Attempt
+    ) -> bytes:
+        """A translated stream that ended with no content: the rest of it, then its end."""
+        try:
+            within = max(0.001, min(5.0, att.ctx.deadline_at - time.monotonic()))
+            out = tr.feed(await upstream.read_body(resp, within, cap=self.max_response))
+        except Exception:
+            out = b""
+        return out + tr.finish()

@@ -24,6 +24,7 @@ from llmrouter.routing import pricing
 from llmrouter.routing.affinity import BindingBook, Lookup, Pin, State, pin
 from llmrouter.routing.capabilities import capable, unservable
 from llmrouter.routing.conversation import Conversation, conversation_of
+from llmrouter.routing.crossapi import REASONS, api_filter
 from llmrouter.routing.estimate import Estimate, Reported, UsageBook, estimate, thread_key
 from llmrouter.routing.routes import Decision, Policy, detect, fallback_order, has_image, policy_for
 from llmrouter.routing.signals import Signals
@@ -180,12 +181,13 @@ class Planner:
         plan.leg, plan.estimate = leg, est.value
         plan.wants = _wants(plan, profile)
         if leg is None:
-            if plan.skipped:
+            if any(s["reason"] not in REASONS for s in plan.skipped):  # the request's doing
                 plan.refusal = (400, f"router: {unservable(plan.skipped)}", "unservable")
             else:
                 where = f"route {policy.route!r} of profile" if policy.route else "profile"
-                plan.refusal = (502, f"{where} {pname!r} has no enabled {req.api} provider to "
-                                f"try ({why})", "router_error")  # fmt: skip
+                plan.refusal = (502, f"{where} {pname!r} has no enabled provider to try for "
+                                f"{req.api} {req.path.split('?', 1)[0]} ({why})",
+                                "router_error")  # fmt: skip
         return plan
 
     def fallback(self, cfg: RouterConfig, pname: str, req: Request, plan: Plan) -> Leg | None:
@@ -257,15 +259,19 @@ class Planner:
     ) -> tuple[Leg | None, str]:
         """The ordered pool of `policy` (or of `names`), or None and why there is none."""
         providers = cfg.providers
-        pool = [n for n in (policy.providers if names is None else names)
-                if providers[n].api == req.api]  # fmt: skip
+        # The other API's providers serve through translation, where it applies (crossapi).
+        pool, off = api_filter(policy.providers if names is None else names, providers, req.api,
+                               req.path, policy.translate)  # fmt: skip
+        plan.skipped.extend(off)
         # The estimate is asked only when a candidate declares a window (it walks the blocks).
         windows = any(providers[n].context_window is not None for n in pool)
         kept, skipped = capable(pool, providers, tokens=est().tokens if windows else None,
                                 image=lambda: has_image(sig))  # fmt: skip
         plan.skipped.extend(skipped)
         if not kept:
-            return None, "no candidate can serve it" if skipped else f"no {req.api} provider"
+            if off and not skipped:
+                return None, "; ".join(f"{s['provider']}: {s['detail']}" for s in off)
+            return None, "no candidate can serve it" if skipped else "no provider"
         cands = self.candidates(cfg, pname, profile, policy, kept, req)
         conv = plan.conversation
         key = conv.key(policy.route) if conv is not None and policy.affinity else None

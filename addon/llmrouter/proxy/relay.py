@@ -5,6 +5,10 @@ error, an end or a stall is retryable: the client never sees that stream. After 
 provider can no longer be switched, so a break or a stall longer than `idle_timeout` ends the
 client's stream with a protocol-correct terminal error event: the SDK raises instead of
 returning a silently truncated answer.
+
+A stream from a provider of the other API goes through a `wire.translate` stream translator,
+which is its meter too: it is fed the provider's bytes and gives whole client events, and a
+cut ends with ITS terminal error event (never a fake message_stop or [DONE]).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import cast
 
 import aiohttp
 
@@ -21,16 +26,17 @@ from llmrouter.proxy.upstream import describe
 from llmrouter.wire.apis import Flavor, stream_error_event
 from llmrouter.wire.outcome import Outcome
 from llmrouter.wire.sse import StreamMeter
+from llmrouter.wire.translate import StreamTranslator
 
 INTERRUPTED = "upstream stream interrupted"
 
 
 async def hold_until_commit(
-    resp: aiohttp.ClientResponse, meter: StreamMeter, limit: float, cap: int
+    resp: aiohttp.ClientResponse, meter: StreamMeter | StreamTranslator, limit: float, cap: int
 ) -> tuple[list[bytes], tuple[Outcome, str] | None]:
-    """Read until the first content event. Returns the held chunks and, when the stream cannot
-    commit (in-band error, end, break, more than `cap` bytes or no content within `limit` s),
-    why."""
+    """Read until the first content event. Returns the held chunks (a translator's: what it
+    gave for them) and, when the stream cannot commit (in-band error, end, break, more than
+    `cap` bytes or no content within `limit` s), why."""
     held: list[bytes] = []
     size = 0
     try:
@@ -39,8 +45,8 @@ async def hold_until_commit(
                 chunk = await resp.content.readany()
                 if not chunk:
                     break
-                held.append(chunk)
-                meter.feed(chunk)
+                out = meter.feed(chunk)
+                held.append(chunk if out is None else out)
                 size += len(chunk)
                 if size > cap and not meter.committed:
                     return held, (Outcome.INBAND_ERROR, f"over {_mb(cap)} before the first token")
@@ -84,11 +90,12 @@ class Relay:
         status: int,
         headers: list[tuple[str, str]],
         held: bytes | list[bytes],
-        meter: StreamMeter,
+        meter: StreamMeter | StreamTranslator,
         flavor: Flavor,
         idle_timeout: float,
         on_end: Callable[[RelayEnd], None],
         cap: int = 64 * 2**20,
+        translating: bool = False,
     ) -> None:
         self.status = status
         self.headers = headers
@@ -102,6 +109,10 @@ class Relay:
         self._cap = cap
         self._on_end: Callable[[RelayEnd], None] | None = on_end
         self._sent = 0
+        # A translator's meter gives whole client events; `_quiet` counts the provider bytes
+        # fed since it last gave any, which bounds what it buffers like `cap` bounds _pending.
+        self._tr = cast(StreamTranslator, meter) if translating else None
+        self._quiet = 0
 
     async def pump(self, write: Callable[[bytes], Awaitable[None]]) -> None:
         """Write the held events, then every upstream event, to `write` as it completes."""
@@ -109,7 +120,7 @@ class Relay:
         try:
             # An incomplete event waits for its end: a cut must not leave half an event before
             # the terminal error event, or the SDK fails to parse instead of raising.
-            await self._forward(write)
+            await (self._forward(write) if self._tr is None else self._flush(write))
             content = self._resp.content
             while True:
                 try:
@@ -125,6 +136,11 @@ class Relay:
                     if not self.meter.finished and not self.meter.error:
                         outcome, error = Outcome.TRUNCATED, "upstream ended without a final event"
                     break
+                if self._tr is not None:
+                    if await self._translate(chunk, write):
+                        outcome, error = Outcome.TRUNCATED, f"an event over {_mb(self._cap)}"
+                        break
+                    continue
                 self.meter.feed(chunk)
                 self._pending.append(chunk)
                 self._waiting += len(chunk)
@@ -136,10 +152,7 @@ class Relay:
                 outcome, error = Outcome.OK, None  # a complete answer, only an unclean close
             if self.meter.error and outcome is Outcome.OK:
                 outcome, error = Outcome.INBAND_ERROR, self.meter.error
-            if outcome is Outcome.TRUNCATED:
-                await self._write(write, stream_error_event(self._flavor, INTERRUPTED))
-            else:
-                await self._write(write, self._take(self._waiting))
+            await self._write(write, self._tail(outcome))
         except (ConnectionError, aiohttp.ClientConnectionResetError, asyncio.CancelledError):
             outcome, error = Outcome.CLIENT_CLOSED, "client went away"
             raise
@@ -147,6 +160,31 @@ class Relay:
             self._pending.clear()
             self._resp.close()
             self._finish(outcome, error)
+
+    def _tail(self, outcome: Outcome) -> bytes:
+        """What ends the client's stream: the rest of a complete answer, or after a cut, the
+        client format's terminal error event."""
+        tr = self._tr
+        if tr is not None:
+            return tr.abort(INTERRUPTED) if outcome is Outcome.TRUNCATED else tr.finish()
+        if outcome is Outcome.TRUNCATED:
+            return stream_error_event(self._flavor, INTERRUPTED)
+        return self._take(self._waiting)
+
+    async def _translate(self, chunk: bytes, write: Callable[[bytes], Awaitable[None]]) -> bool:
+        """Feed a translator; True when it has buffered more than `cap` bytes with no event."""
+        assert self._tr is not None
+        out = self._tr.feed(chunk)
+        if out:
+            self._quiet = 0
+            await self._write(write, out)
+            return False
+        self._quiet += len(chunk)
+        return self._quiet > self._cap
+
+    async def _flush(self, write: Callable[[bytes], Awaitable[None]]) -> None:
+        """The held events of a translated stream: whole client events already."""
+        await self._write(write, self._take(self._waiting))
 
     async def _forward(self, write: Callable[[bytes], Awaitable[None]]) -> None:
         """Write what is pending up to the meter's last event boundary."""

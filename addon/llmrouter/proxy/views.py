@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from llmrouter.config import RouterConfig, key_of
-from llmrouter.proxy import upstream
+from llmrouter.proxy import translation, upstream
 from llmrouter.proxy.dispatch import Answer, Engine, Request, provider_key
 from llmrouter.proxy.limiting import UserStatus, users_status
+from llmrouter.routing import crossapi
 from llmrouter.state.backends import status_line
 from llmrouter.state.latency import Figures
 from llmrouter.state.limits import MICRO, format_duration, format_usd
@@ -61,9 +62,14 @@ def comment(profile: str, answer: Answer, note: str | None) -> str:
     route = plan.decision.route if plan is not None else None
     parts = [chain, f"{profile}/{route}/{strategy}" if route else f"{profile}/{strategy}"]
     skipped = answer.attempts[0].ctx.skipped if answer.attempts else []
+    # The API filter's skips are the config's, the same on every request: explain lists them.
+    skipped = [s for s in skipped if s["reason"] not in crossapi.REASONS]
     if skipped:
         parts.append("skipped " + ", ".join(f"{s['provider']}: {s['reason']}" for s in skipped))
     parts += _route_notes(answer)
+    served = answer.served_by
+    if served is not None and served.translated:
+        parts.append(f"translated {served.ctx.api} → {served.api}")
     if note:
         parts.append(note)
     return printable(" · ".join(parts))
@@ -94,10 +100,11 @@ def display_request(cfg: RouterConfig, req: Request, answer: Answer) -> Display 
     prov = cfg.providers[att.provider]
     # The headers as sent upstream, with the provider's Host: the client's would show the
     # original host in mitmweb's request line.
-    headers = [("host", urlsplit(att.url).netloc), *upstream.forward_headers(req.headers)]
+    sent = translation.provider_headers(req.headers, req.api, prov)
+    headers = [("host", urlsplit(att.url).netloc), *sent]
     if key_of(prov) is not None:  # the same test as the attempt's: shown as it was sent
         client = {k.lower() for k, _ in headers}
-        name = apis.auth_header_for(prov.api, client, prov.auth_header)
+        name = translation.auth_header(prov, client, att.translated)
         headers = [(k, v) for k, v in headers if k.lower() not in apis.AUTH_HEADERS]
         headers.append((name, REDACTED))
     return att.url, att.sent_body, headers
@@ -135,6 +142,8 @@ def explain(flow_id: str, profile: str, answer: Answer, note: str | None) -> str
             f"{' ' + str(a.status) if a.status else ''}"
             f"  ttfb {_ms(a.ms(a.ttfb))}  ttft {_ms(a.ms(a.ttft))}  total {_ms(a.total_ms)}"
         )
+        if a.translated:
+            lines.append(f"   translated: {a.ctx.api} request, {a.api} provider")
         if a.error:
             lines.append(f"   error {a.error}")
         if u.input_tokens is not None or u.output_tokens is not None:

@@ -102,6 +102,25 @@ class Provider(Timeouts):
     vision: bool = Field(
         True, description="false: requests with an image or document are never sent here"
     )
+    # What an Anthropic request translated for this (OpenAI-format) provider needs, where the
+    # model name does not tell (an Azure deployment called `prod`): see docs/TRANSLATION.md.
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] | None = Field(
+        None,
+        description="Translated requests: the field that carries the output limit. Default: "
+        "by the model sent (max_completion_tokens for o1/o3/o4/gpt-5 reasoning models, else "
+        "max_tokens).",
+    )
+    reasoning_model: bool | None = Field(
+        None,
+        description="Translated requests: an OpenAI reasoning model (no temperature, top_p or "
+        "stop; thinking becomes reasoning_effort). Default: by the model sent.",
+    )
+    reasoning_field: str | None = Field(
+        None,
+        pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$",
+        description="Translated requests: the assistant-message field that carries earlier "
+        'thinking back (reasoning_content for DeepSeek and Kimi K2 by name); "" never.',
+    )
 
     @field_validator("base_url")
     @classmethod

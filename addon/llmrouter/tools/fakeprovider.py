@@ -19,114 +19,45 @@ client that runs tools (Claude Code) makes one real tool round trip.
 ``prompt_cache=PromptCache()`` (CLI ``--prompt-cache``) simulates a prompt cache per
 conversation: cache-read tokens for a prefix seen within its TTL, cache writes otherwise
 (see ``_fakecache``). Token counts a Behaviour sets win over the simulation.
+
+``Behaviour(thinking="...")`` starts the answer with reasoning: a thinking block that this
+"Anthropic" signs, or DeepSeek-style ``reasoning_content``. ``strict=True`` (CLI ``--strict``)
+refuses what the real API refuses: a thinking block whose signature no fake Anthropic issued,
+an unknown chat field, unpaired tool calls (see ``_fakecheck``).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import itertools
 import json
 import random
-import signal
 import ssl
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Coroutine, Iterable
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal, NoReturn, get_args
+from typing import Any, NoReturn
 
 from aiohttp import web
 
+from llmrouter.tools import _fakecheck
+from llmrouter.tools._fakebehaviour import (
+    KINDS,
+    Behaviour,
+    Kind,
+    RecordedRequest,
+    api_for,
+    fault,
+    has_result,
+    parse_faults,
+)
 from llmrouter.tools._fakecache import PromptCache
-from llmrouter.tools._fakepayloads import APIS, Api, Reply, reason, split_json, split_text
+from llmrouter.tools._fakepayloads import Api, Reply, reason, split_json, split_text
 
-Kind = Literal[
-    "ok", "status", "hang", "drop", "stall_before_token", "inband_error", "cut", "stall_after"
-]
-KINDS: frozenset[str] = frozenset(get_args(Kind))
-
-
-@dataclass(frozen=True)
-class Behaviour:
-    kind: Kind = "ok"
-    status: int = 503  # for "status" (and "inband_error" on a non-stream request)
-    headers: dict[str, str] = field(default_factory=dict)  # extra response headers
-    delay: float = 0.0  # seconds before the response headers
-    ttft: float = 0.0  # streams: seconds between lifecycle events and first content delta
-    interval: float = 0.0  # streams: seconds between content deltas
-    deltas: int = 3
-    after_deltas: int | None = None  # content deltas before the fault; 0 for inband_error, else 3
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cache_read_tokens: int | None = None
-    cache_write_tokens: int | None = None
-    # {"name", "input"}: call this tool, unless the request already answers a tool call
-    tool_use: dict[str, Any] | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(
-                f"unknown behaviour kind {self.kind!r}; expected one of {sorted(KINDS)}"
-            )
-
-    @property
-    def fault_after(self) -> int:
-        if self.after_deltas is not None:
-            return self.after_deltas
-        return 0 if self.kind == "inband_error" else 3
-
-
-def fault(name: str, base: Behaviour | None = None) -> Behaviour:
-    """Behaviour for a fault name: an HTTP status ("503", "429"...) or a stream kind."""
-    base = base or Behaviour()
-    if name.isdigit():
-        retry = {"retry-after": "1"} if name in ("429", "529") else {}
-        return replace(base, kind="status", status=int(name), headers=base.headers | retry)
-    if name in KINDS - {"ok", "status"}:
-        return replace(base, kind=name)  # type: ignore[arg-type]
-    raise ValueError(f"unknown fault {name!r}")
-
-
-def parse_faults(spec: str) -> dict[str, float]:
-    """``"503=0.2,cut=0.05"`` -> ``{"503": 0.2, "cut": 0.05}``."""
-    pairs = (item.split("=", 1) for item in spec.split(",") if item.strip())
-    return {k.strip(): float(v) for k, v in pairs}
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    method: str
-    path: str  # including the query string
-    headers: dict[str, str]  # lowercase keys
-    body: bytes
-    json: Any | None
-    t: float  # time.monotonic() at arrival
-
-
-def _api_for(method: str, path: str) -> Api | None:
-    """Match by suffix so any base_url prefix ("/anthropic", "/api/v1"...) works."""
-    path = path.rstrip("/")
-    if method == "POST":
-        # APIS is ordered so "/chat/completions" wins over "/completions".
-        return next((api for api in APIS.values() if path.endswith(api.suffix)), None)
-    return None
-
-
-def _has_result(req: dict[str, Any]) -> bool:
-    """The last message answers a tool call: an Anthropic tool_result, or a chat `tool`."""
-    messages = req.get("messages")
-    last = messages[-1] if isinstance(messages, list) and messages else None
-    if not isinstance(last, dict):
-        return False
-    if last.get("role") == "tool":
-        return True
-    content = last.get("content")
-    return isinstance(content, list) and any(
-        isinstance(b, dict) and b.get("type") == "tool_result" for b in content
-    )
+__all__ = ["KINDS", "Behaviour", "FakeProvider", "FakeProviderPool", "Kind", "PromptCache",
+           "RecordedRequest", "fault", "parse_faults"]  # fmt: skip
 
 
 async def _forever() -> NoReturn:
@@ -145,9 +76,11 @@ class FakeProvider:
         seed: int = 0,
         ssl_context: ssl.SSLContext | None = None,
         prompt_cache: PromptCache | None = None,
+        strict: bool = False,
     ) -> None:
         self.name = name
         self.prompt_cache = prompt_cache
+        self.strict = strict  # refuse what the real API refuses (see _fakecheck)
         self._default = default or Behaviour()
         self._faults = dict(faults or {})
         for fault_name in self._faults:
@@ -260,7 +193,7 @@ class FakeProvider:
         )
         with self._lock:
             self._requests.append(rec)
-        api = _api_for(request.method, request.path)
+        api = api_for(request.method, request.path)
         if api is None:  # pass-through "origin" answer
             info = {"origin": self.name, "method": request.method, "path": request.path_qs}
             return web.json_response(info, headers=self._headers())
@@ -269,6 +202,10 @@ class FakeProvider:
             self._live.add(transport)
         try:
             req = parsed if isinstance(parsed, dict) else {}
+            problem = _fakecheck.check(api.name, req) if self.strict else None
+            if problem is not None:
+                return web.json_response(api.error(400, problem), status=400,
+                                         headers=self._headers())  # fmt: skip
             return await self._serve(request, api, self._next_behaviour(), req, len(body))
         except ConnectionResetError:
             # Client left mid-stream: connection_lost is about to cancel us; returning or
@@ -281,7 +218,7 @@ class FakeProvider:
         self, api: Api, b: Behaviour, req: dict[str, Any], size: int, headers: dict[str, str]
     ) -> Reply:
         tool = None
-        if b.tool_use is not None and api.name in ("anthropic", "chat") and not _has_result(req):
+        if b.tool_use is not None and api.name in ("anthropic", "chat") and not has_result(req):
             tool = {"id": f"toolu_fake{self.name}{next(self._ids):08d}", **b.tool_use}
         pieces = split_json(tool["input"], b.deltas) if tool else split_text(self.name, b.deltas)
         opts = req.get("stream_options")
@@ -301,6 +238,7 @@ class FakeProvider:
             created=int(time.time()),
             request=req,
             tool=tool,
+            thinking=b.thinking,
         )
 
     async def _serve(
@@ -395,6 +333,7 @@ class FakeProviderPool:
         ssl_context: ssl.SSLContext | None = None,
         port: int = 0,
         prompt_cache: PromptCache | None = None,
+        strict: bool = False,
     ) -> FakeProvider:
         if self._closed:
             raise RuntimeError("pool is closed")
@@ -405,6 +344,7 @@ class FakeProviderPool:
             seed=seed,
             ssl_context=ssl_context,
             prompt_cache=prompt_cache,
+            strict=strict,
         )
         self._run(fake.start(port=port))
         self._providers.append(fake)
@@ -442,44 +382,11 @@ class FakeProviderPool:
         self.close()
 
 
-async def _serve_cli(args: argparse.Namespace) -> int:
-    default = Behaviour(
-        ttft=args.ttft, interval=args.interval, deltas=args.deltas, delay=args.delay
-    )
-    faults = parse_faults(args.faults) if args.faults else None
-    cache = PromptCache() if args.prompt_cache else None
-    fake = FakeProvider(
-        args.name, default=default, faults=faults, seed=args.seed, prompt_cache=cache
-    )
-    await fake.start(port=args.port)
-    stopped = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stopped.set)
-    print(f"fakeprovider {fake.name} listening on {fake.url}", flush=True)
-    try:
-        await stopped.wait()
-    finally:
-        await fake.stop()
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m llmrouter.tools.fakeprovider", description=__doc__
-    )
-    parser.add_argument("--name", default="fake")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--faults", default="", help="e.g. 503=0.2,inband_error=0.1,cut=0.05")
-    parser.add_argument("--ttft", type=float, default=0.0)
-    parser.add_argument("--interval", type=float, default=0.0)
-    parser.add_argument("--deltas", type=int, default=3)
-    parser.add_argument("--delay", type=float, default=0.0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--prompt-cache", action="store_true", help="simulate a prompt cache per conversation"
-    )
-    return asyncio.run(_serve_cli(parser.parse_args(argv)))
+    """``python -m llmrouter.tools.fakeprovider``: see ``_fakecli``."""
+    from llmrouter.tools._fakecli import main as cli  # it builds on this module
+
+    return cli(argv)
 
 
 if __name__ == "__main__":

@@ -126,7 +126,8 @@ def fold_json(obj: dict[str, Any], hint: str | None) -> Folded:
         f = Folded(hint or "error")
         f.error = _error_text(obj)
         return f
-    if obj.get("type") == "message" or hint == "anthropic":
+    # A translated flow shows the provider's path: an answer says what it is before the hint.
+    if obj.get("type") == "message" or (hint == "anthropic" and "choices" not in obj):
         f = Folded("anthropic", "anthropic", obj.get("model"))
         _anthropic_content(f, obj.get("content"))
         f.stop = obj.get("stop_reason")
@@ -269,7 +270,8 @@ def _fold_responses(f: Folded, event: bytes | None, obj: Any) -> None:
 def fold_stream(body: bytes, hint: str | None) -> Folded:
     events = SSEParser().feed(body if body.endswith(b"\n\n") else body + b"\n\n")
     names = {e for e, _ in events[:8] if e}
-    if names & _ANTHROPIC_EVENTS or hint == "anthropic":
+    chat = not names and b'"choices"' in body[:4096]  # Chat Completions chunks, whatever the path
+    if names & _ANTHROPIC_EVENTS or (hint == "anthropic" and not chat):
         f = Folded("anthropic", "anthropic", ended=False)
     elif any(n.startswith(b"response.") for n in names) or hint == "responses":
         f = Folded("openai responses", "openai", ended=False)

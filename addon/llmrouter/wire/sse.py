@@ -83,6 +83,17 @@ class SSEParser:
             self._deferred = True
         return events
 
+    @property
+    def idle(self) -> bool:
+        """At the start of a line with no event in progress: whole events may be taken past
+        this point without the parser (see `skip`)."""
+        return not self._line and not self._cr and not self._data and self._event is None
+
+    def skip(self, n: int) -> None:
+        """`n` bytes of whole events, taken elsewhere while `idle`: the offsets move past them."""
+        self._pos += n
+        self.boundary = self._pos
+
     def _field(self, line: bytes) -> None:
         name, _, value = line.partition(b":")
         if value.startswith(b" "):

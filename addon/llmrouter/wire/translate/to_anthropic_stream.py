@@ -43,6 +43,18 @@ _TEXT_ONLY = re.compile(
     rb'(?:,"(?:reasoning_content|reasoning|refusal)":null)*(?:,"reasoning_details":\[\])?'
     rb'(?:,"role":"assistant")?\}'
 )
+# The whole of OpenAI's (and DeepSeek's, vLLM's...) usual text chunk, matched in one pass: its
+# shape proves that it carries no finish_reason, usage or error, where three substring searches
+# of the chunk cost more than the match (measured: about 1 us per event, a third of the cost).
+_TEXT_CHUNK = re.compile(
+    rb'\{"id":"[^"\\]*","object":"chat\.completion\.chunk","created":\d+,"model":"[^"\\]*"'
+    rb'(?:,"system_fingerprint":(?:"[^"\\]*"|null))?,"choices":\[\{"index":0,'
+    rb'"delta":\{(?:"role":"assistant",)?"content":("(?:[^"\\]|\\.)*")'
+    rb'(?:,"(?:reasoning_content|reasoning|refusal)":null)*(?:,"role":"assistant")?\}'
+    rb'(?:,"logprobs":null)?,"finish_reason":null\}\](?:,"usage":null)?\}'
+)
+# One such chunk as a whole SSE event (LF line ends; anything else goes through the parser).
+_TEXT_EVENT = re.compile(rb"data: ?" + _TEXT_CHUNK.pattern + rb"\n\n")
 _ARGS_ONLY = re.compile(
     rb'"delta":\{"tool_calls":\[\{"index":(\d+),"function":\{"arguments":("(?:[^"\\]|\\.)*")\}\}\]\}'
 )
@@ -115,11 +127,35 @@ class ToAnthropicStream:
         if self._done:
             return b""
         out: list[bytes] = []
+        if self._block == "text" and self._parser.idle:
+            taken = self._bulk_text(chunk, out)
+            if taken:
+                self._parser.skip(taken)
+                chunk = chunk[taken:]
         for _event, data in self._parser.feed(chunk):
             self._data(data, out)
             if self._done:
                 break
         return b"".join(out)
+
+    def _bulk_text(self, chunk: bytes, out: list[bytes]) -> int:
+        """Whole text events at the start of `chunk`, in the common shape, taken in one regex
+        pass each without the SSE parser: a read that carries many events (a provider that
+        writes faster than it is read) costs little more than relaying them. Returns the bytes
+        taken; the parser gets the rest."""
+        pos, head, index = 0, _DELTA_HEAD, self._index
+        match = _TEXT_EVENT.match
+        m = match(chunk)
+        while m is not None:
+            literal = m.group(1)
+            if len(literal) > 2:  # not ""
+                self.committed = True
+                self.content_events += 1
+                out.append(b'%s%d,"delta":{"type":"text_delta","text":%s}}\n\n'
+                           % (head, index, literal))  # fmt: skip
+            pos = m.end()
+            m = match(chunk, pos)
+        return pos
 
     def finish(self) -> bytes:
         """The provider closed the stream: the held end if the answer is complete, else the
@@ -181,11 +217,13 @@ class ToAnthropicStream:
     def _plain_text(self, data: bytes, out: list[bytes]) -> bool:
         """Most of a stream: one more text fragment for the open text block. Its JSON string
         literal goes into the Anthropic event as it is, with no decoding and encoding."""
-        if b'"finish_reason":"' in data or b'"usage":{' in data or b'"error"' in data:
-            return False
-        m = _TEXT_ONLY.search(data)
+        m = _TEXT_CHUNK.fullmatch(data)  # the common shape whole: no finish, usage or error
         if m is None:
-            return False
+            if b'"finish_reason":"' in data or b'"usage":{' in data or b'"error"' in data:
+                return False
+            m = _TEXT_ONLY.search(data)
+            if m is None:
+                return False
         if m.end(1) - m.start(1) > 2:  # not ""
             self.committed = True
             self.content_events += 1
