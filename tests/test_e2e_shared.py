@@ -240,6 +240,15 @@ def test_a_budget_holds_across_a_and_b_under_20_concurrent_clients(
         assert wait_for(lambda: db.hmget(key, "s", "h") == [b"30000", b"0"])
     for r in (a, b):  # each instance's /status shows the team's spend, not its own share
         assert wait_for(lambda r=r: month_usd(r, f"alice:{ALICE}") == pytest.approx(0.03), 10)
+        shared = json.loads(page(r, f"alice:{ALICE}", "/status"))["shared"]
+        assert (shared["backend"], shared["state"], shared["instances"]) == (
+            "redis",
+            "connected",
+            2,
+        )
+        assert shared["prefix"] == "team:" and shared["dropped"] == 0
+        metrics = page(r, f"alice:{ALICE}", "/metrics").decode()
+        assert 'llmrouter_shared_state{what="connected"} 1.0' in metrics
     # A restart counts nothing twice: the team's spend is in Redis, not rebuilt from A's
     # journal (which holds A's part of it).
     a.stop()
@@ -255,10 +264,15 @@ def test_a_budget_holds_across_a_and_b_under_20_concurrent_clients(
     assert "take effect at restart" in b.output()
 
 
-def month_usd(r: RouterProc, credentials: str) -> float:
-    out = subprocess.run(["curl", "-sS", "-u", credentials, r.proxy + "/status"],
+def page(r: RouterProc, credentials: str, path: str) -> bytes:
+    out = subprocess.run(["curl", "-sS", "-u", credentials, r.proxy + path],
                          capture_output=True, timeout=30, check=True)  # fmt: skip
-    (alice,) = [u for u in json.loads(out.stdout)["users"] if u["name"] == "alice"]
+    return out.stdout
+
+
+def month_usd(r: RouterProc, credentials: str) -> float:
+    status = json.loads(page(r, credentials, "/status"))
+    (alice,) = [u for u in status["users"] if u["name"] == "alice"]
     return alice["month_usd"]
 
 

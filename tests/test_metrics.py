@@ -121,3 +121,19 @@ def test_provider_gauges_follow_the_config_and_odd_records_are_harmless() -> Non
     assert value(s, "llmrouter_attempts_total", profile="-", provider="x", outcome="unknown") == 1
     assert value(s, "llmrouter_failovers_total", profile="-") == 0
     assert value(s, "llmrouter_tokens_total", provider="x", kind="input") == 0
+
+
+def test_the_shared_store_shows_only_when_there_is_one() -> None:
+    m = Metrics()
+    m.set_shared({"backend": "local"})
+    assert not [k for k in samples(m) if k[0] == "llmrouter_shared_state"]
+    status = {"backend": "redis", "state": "unreachable", "instances": 2, "queue": 7,
+              "dropped": 1, "failed": 0, "redis": "redis://:***@h:1/0"}  # fmt: skip
+    m.set_shared(status)
+    s = samples(m)
+    got = {w: value(s, "llmrouter_shared_state", what=w)
+           for w in ("connected", "instances", "queue", "dropped", "failed")}  # fmt: skip
+    assert got == {"connected": 0, "instances": 2, "queue": 7, "dropped": 1, "failed": 0}
+    assert b"redis://" not in m.render()  # the URL is no metric
+    m.set_shared({"backend": "local"})  # (a status without a store clears them)
+    assert not [k for k in samples(m) if k[0] == "llmrouter_shared_state"]
