@@ -35,7 +35,7 @@ import redis
 from llmrouter.access import hash_token, new_token
 from llmrouter.tools.fakeprovider import Behaviour, FakeProvider
 from redisproc import RedisProc
-from routerproc import RouterProc, anthropic_client, provider, wait_for
+from routerproc import RouterProc, anthropic_client, free_port, provider, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
@@ -98,6 +98,20 @@ def pair(router: Callable[..., RouterProc], redis_server: RedisProc) -> Iterator
 def served(client: anthropic.Anthropic, **kw: Any) -> str:
     raw = client.messages.with_raw_response.create(**{**MSG, **kw})
     return raw.headers["x-router-provider"]
+
+
+def test_an_instance_that_cannot_reach_redis_starts_and_routes_on_local_state(
+    fakes, origin, router
+) -> None:
+    x = fakes("x")
+    closed = f"redis://:s3cret@127.0.0.1:{free_port()}/0"  # nothing listens there
+    r = router(duo(x), "--set", f"router_redis={closed}")
+    assert wait_for(lambda: "unreachable at start" in r.output(), 10)
+    client = anthropic_client(r, origin)
+    assert [served(client) for _ in range(5)] == ["x"] * 5
+    out = r.output()
+    assert out.count("unreachable at start") == 1 and "Traceback" not in out
+    assert "s3cret" not in out
 
 
 # -- cooldowns and probes ----------------------------------------------------------------------

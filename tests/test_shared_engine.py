@@ -78,7 +78,9 @@ async def engine(redis_server: RedisProc) -> AsyncIterator[Callable[..., Any]]:
                 await e.state.stop()
 
 
-async def test_a_request_reads_its_bindings_and_reserves_in_one_round_trip(fake, engine) -> None:
+async def test_a_request_reads_its_bindings_and_reserves_in_one_round_trip(
+    fake, engine, redis_server
+) -> None:
     e = await engine(run=False)
     st = e.state.store  # type: ignore[attr-defined]
     # A route that falls back to the profile: both pools' bindings, and the budget, at once.
@@ -89,13 +91,17 @@ async def test_a_request_reads_its_bindings_and_reserves_in_one_round_trip(fake,
     assert answer.status == 200 and answer.plan is not None
     assert answer.plan.wants and len(answer.plan.wants) == 2  # the route's and the profile's
     assert (st.link.calls, st.link.batches) == (calls + 1, batches + 1)
-    assert {op.kind for op in st.outbox.take(10)} == {"bind", "settle"}  # after the answer
+    assert {op.kind for op in st.outbox._pending.values()} == {"bind", "settle"}  # queued
     # A request of no user and no conversation asks Redis nothing.
     plain = Request("r-plain", "POST", "/v1/messages", [], json.dumps({"model": "m"}).encode())
     cfg_plain = config(fake, affinity=False)
     e.apply_config(cfg_plain)
     assert (await e.route(cfg_plain, "default", plain)).status == 200
     assert st.link.calls == calls + 1
+    # Stopping flushes what is queued (the settlement) before it leaves.
+    await e.state.stop()
+    month = time.strftime("%Y-%m", time.gmtime())
+    assert await raw(redis_server.url, "HGET", f"{PREFIX}lim:alice:month:{month}", "s") == b"3000"
 
 
 async def test_a_stream_keeps_its_hold_past_the_lease_until_it_ends(
