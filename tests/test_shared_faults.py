@@ -237,3 +237,31 @@ async def test_unreachable_at_start_then_found(
     finally:
         await a.stop()
         proc.stop()
+
+
+async def test_a_late_reply_is_not_an_outage(
+    cluster: Make, redis_server: RedisProc, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reply past the 50 ms bound but within the grace (a busy event loop, a slow Redis)
+    sends requests local while it is late, without opening the breaker: no warning, no resync,
+    no budget shares. Redis frozen past the grace is an outage (test_redis_lost_mid_load)."""
+    caplog.set_level(logging.INFO, logger="llmrouter")
+    a = await cluster()
+    link = a.store.link
+    redis_server.freeze()
+    try:
+        t0 = time.monotonic()
+        first = await a.begin(("e" * 32,), res("late", 5, day(100)), time.time())
+        assert first.local and isinstance(first.verdict, Grant)
+        calls = link.calls
+        # While the batch is late, later requests go local at once, without touching Redis.
+        during = await a.begin(("f" * 32,), res("late", 5, day(100)), time.time())
+        assert during.local and link.calls == calls
+        assert time.monotonic() - t0 < link.grace / 2  # still within the grace: thaw now
+    finally:
+        redis_server.thaw()
+    await until(lambda: link.late == 1, within=5.0)
+    assert link.up and a.status()["outages"] == 0
+    assert not (await a.begin(("e" * 32,), res("late", 5, day(100)), time.time())).local
+    assert _warnings(caplog, "unreachable") == 0
+    _no_tracebacks(caplog)

@@ -6,9 +6,12 @@ burst neither opens dozens of connections nor costs a syscall per request. The b
 and written on that connection directly: redis-py's Pipeline object, retry wrapper and reply
 callbacks cost more CPU than the round trip itself.
 
-Every call is bounded by `timeout`; a batch that fails or times out opens the breaker, and from
-then on calls return None at once, without touching the network, until `recover()` (run by a
-background task) finds Redis answering again. Failures are logged once per outage, never with a
+Every call is bounded by `timeout`. A batch past it is *late*: its callers go local, and calls
+return None at once until its reply arrives. Only a batch that fails, or stays late for
+`grace`, opens the breaker: a busy event loop misses a 50 ms bound with Redis well, and must
+not turn into an outage (a warning, a resync and budget shares). Once open, calls return None
+without touching the network until `recover()` (run by a background task) finds Redis
+answering again. Failures are logged once per outage, never with a
 traceback; the URL's password never reaches a log line.
 """
 
@@ -111,6 +114,9 @@ class RedisLink:
     def __init__(self, url: str, *, timeout: float = 0.05, name: str = "") -> None:
         self.url = redact(url)
         self.timeout = timeout
+        self.grace = max(1.0, 10 * timeout)  # a late batch's reply may take this long
+        self.late = 0  # batches that missed `timeout` and were answered within `grace`
+        self._late = False  # a batch is overdue: calls skip Redis until it is answered
         self.breaker = Breaker()
         self.on_open: Callable[[], None] | None = None  # the outage starts (budgets go local)
         self.calls = 0  # calls that went to the network (a test counts them during outages)
@@ -141,7 +147,7 @@ class RedisLink:
         open or the batch failed (which opens it). A command's own error comes back in the list
         as an exception (a script's refusal is not an outage). `force` runs while open: the
         recovery uses it."""
-        if not (self.breaker.closed or force):
+        if not ((self.breaker.closed and not self._late) or force):
             return None
         self.calls += 1
         fut: asyncio.Future[list[Any] | None] = asyncio.get_running_loop().create_future()
@@ -151,30 +157,57 @@ class RedisLink:
         try:
             async with asyncio.timeout(self.timeout):
                 return await fut
-        except TimeoutError:
-            return None  # the batch's own timeout opens the breaker
+        except TimeoutError:  # late: the next calls go local until the sender hears back
+            if self._sender is not None and not self._sender.done():
+                self._late = True
+            return None
 
     async def _send(self) -> None:
+        try:
+            await self._send_all()
+        finally:
+            self._late = False  # nothing is in flight any more
+
+    async def _send_all(self) -> None:
         while self._queue:
             batch = [c for c in self._queue if not c.fut.done()]  # callers that left are skipped
             self._queue = []
             if not batch:
                 continue
             self.batches += 1
+            work = asyncio.ensure_future(self._execute(batch))
             try:
-                async with asyncio.timeout(self.timeout):
-                    replies = await self._execute(batch)
+                try:
+                    replies = await asyncio.wait_for(asyncio.shield(work), self.timeout)
+                except TimeoutError:
+                    replies = await self._overdue(batch, work)
             except asyncio.CancelledError:
+                work.cancel()
                 _resolve(batch, None)
                 raise
             except Exception as e:  # also a bug in a caller's commands: never stall requests
+                work.cancel()
+                self._late = False  # the breaker says it from here
                 self.failed(e)
                 _resolve(batch + self._queue, None)  # do not make the queued wait for a retry
                 self._queue = []
                 continue
+            self._late = False  # Redis answered
             for c, r in zip(batch, replies, strict=True):
                 if not c.fut.done():
                     c.fut.set_result(r)
+
+    async def _overdue(
+        self, batch: list[_Call], work: asyncio.Future[list[list[Any]]]
+    ) -> list[list[Any]]:
+        """Wait up to `grace` for a late batch while new calls go local; raises past it."""
+        self._late = True
+        _resolve(batch + self._queue, None)  # its callers (and the queued) go local now
+        self._queue = []
+        async with asyncio.timeout(self.grace - self.timeout):
+            replies = await work
+        self.late += 1
+        return replies
 
     async def _execute(self, batch: list[_Call]) -> list[list[Any]]:
         replies = await self._pipeline(batch)

@@ -361,6 +361,7 @@ class SharedStore:
             "state": "connected" if b.closed else "unreachable",
             "for_s": round(time.monotonic() - b.since, 1) if b.since else None,
             "outages": b.opened,
+            "late": self.link.late,  # replies past the timeout, within the grace: not outages
             "last_error": b.last_error,
             "instances": len(self.live),
             "queue": len(self.outbox),

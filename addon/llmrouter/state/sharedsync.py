@@ -188,6 +188,8 @@ class Sync:
                         self.event(msg.get("data"))
             except asyncio.CancelledError:
                 raise
+            except TimeoutError:  # slow, not broken (a busy loop): calls decide about outages
+                await asyncio.sleep(st.tick)
             except Exception as e:  # the connection broke: the breaker decides what is next
                 if epoch == self.epoch:  # not the resync closing a connection of the outage
                     st.link.failed(e)
