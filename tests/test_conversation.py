@@ -29,6 +29,12 @@ def conv(body: dict[str, Any], headers: list[tuple[str, str]], profile: str = "p
          api: str = "anthropic") -> Conversation:  # fmt: skip
     c = conversation_of(sig(body, headers, api), profile)
     assert c is not None
+    # Unparsed, the body's members are read without a full parse: the same key either way.
+    raw = cb.encode(body)
+    path = "/v1/messages" if api == "anthropic" else "/v1/responses"
+    lazy = Signals.of(path, headers, lambda: json.loads(raw), raw, api)
+    assert conversation_of(lazy, profile) == c
+    assert not lazy.parsed or c.ttl == CACHE_TTL_1H  # only the 1 h TTL hint reads it all
     return c
 
 
@@ -168,3 +174,15 @@ def test_cache_ttl_hint() -> None:
     # The words inside a message are escaped in JSON: never mistaken for the setting.
     talk = cb.main_loop(prompt='set cache_control {"ttl": "1h"} please')
     assert conv(talk, cb.headers()).ttl == CACHE_TTL
+
+
+def test_a_body_the_partial_read_refuses_is_keyed_from_the_full_parse() -> None:
+    """A lone surrogate (valid JSON, refused by msgspec) or a non-object body: same answer as
+    the full parse, no error."""
+    raw = b'{"system": "you are \\ud800 here", "messages": [{"role": "user", "content": "hi"}]}'
+    parsed = Signals.of("/v1/messages", [], json.loads(raw), raw, "anthropic")
+    lazy = Signals.of("/v1/messages", [], lambda: json.loads(raw), raw, "anthropic")
+    c = conversation_of(lazy, "p")
+    assert c is not None and c == conversation_of(parsed, "p") and c.source == "prefix"
+    assert conversation_of(Signals.of("/v1/messages", [], lambda: None, b"[1]", "anthropic"),
+                           "p") is None  # fmt: skip

@@ -74,6 +74,11 @@ class Signals:
             self._payload = src if isinstance(src, dict) else {}
         return self._payload
 
+    @property
+    def parsed(self) -> bool:
+        """Whether the JSON body is at hand already (asking `payload` costs nothing more)."""
+        return self._payload is not None or not callable(self._source)
+
     def mentions(self, needle: bytes) -> bool:
         """Whether the raw body contains `needle`: a memchr-speed test that lets a caller skip
         the parse when the answer is no."""
