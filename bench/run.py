@@ -33,6 +33,7 @@ import bodies
 import framing
 import phases
 import procs
+import routecost
 import sharedbench
 import translation
 from loadgen import Client
@@ -248,9 +249,12 @@ def main(argv: list[str] | None = None) -> int:
         log("framing: one huge SSE event through the relay")
         data["framing"] = framing.framing_phase(procs.ROUTER_SCRIPT, s.quick)
         sel_rows += framing.framing_rows(data["framing"])
+        log("route cost: the planner and conversation bindings, in process")
+        data["routecost"] = routecost.routecost_phase(procs.ROUTER_SCRIPT, s.quick)
+        sel_rows += routecost.routecost_rows(data["routecost"])
     finally:
         selection.stop()
-    rows = sorted(rows + sel_rows, key=lambda r: r.section)
+    rows = sorted(rows + sel_rows, key=lambda r: int(r.section))  # 10 and 11 after 9
     meta["seconds"] = round(budget.elapsed(), 1)
     meta["loadavg_end"] = os.getloadavg()
     result = {"meta": meta, **data, "table": [r.as_dict() for r in rows]}

@@ -25,6 +25,7 @@ SECTIONS = (
     "selection",
     "memory",
     "framing",
+    "routecost",
 )
 
 
@@ -48,10 +49,13 @@ def test_quick_bench_runs_and_reports_every_section(tmp_path: Path) -> None:
     assert data["meta"]["quick"] is True
     assert data["origin_requests"] == 0  # routed requests never reached the original host
     sections = {row["section"] for row in data["table"]}
-    assert sections == {str(n) for n in range(1, 11)}
+    assert sections == {str(n) for n in range(1, 12)}
     assert set(data["bodies"]["sizes"]) == {"80 B", "50 KB", "500 KB"}
     assert "proxy CPU per request, 500 KB body" in proc.stdout
     assert set(data["translation"]["cases"]) == {"paced", "burst"}
     assert "router CPU per stream vs Anthropic->Anthropic" in proc.stdout
     assert data["streaming"]["deltas_ok"] is True  # every stream arrived whole, on every path
     assert data["memory"]["errors"] == 0
+    assert set(data["routecost"]["cpu"]["sizes"]) == {"50 KB", "500 KB"}
+    assert "planner, routes + affinity, 500 KB Claude Code body" in proc.stdout
+    assert data["routecost"]["bindings"]["bindings"] == 100_000

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from llmrouter.config import load_config
-from llmrouter.tools import demo
+from llmrouter.tools import _demoweb, demo
 
 pytestmark = pytest.mark.e2e
 
@@ -170,9 +170,9 @@ def test_mitmweb_command() -> None:
 
 def test_web_url_needs_both_listeners() -> None:
     web = "[01:31:23.199] Web server listening at http://127.0.0.1:8081/?token=abc123\n"
-    assert demo.web_url(web) is None
+    assert _demoweb.web_url(web) is None
     proxy = "[01:31:23.196] HTTP(S) proxy listening at 127.0.0.1:8080.\n"
-    assert demo.web_url(proxy + web) == "http://127.0.0.1:8081/?token=abc123"
+    assert _demoweb.web_url(proxy + web) == "http://127.0.0.1:8081/?token=abc123"
 
 
 def test_chain_orders_attempts() -> None:

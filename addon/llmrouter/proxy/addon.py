@@ -12,11 +12,13 @@ from typing import Any
 from mitmproxy import command, connection, ctx, exceptions, flow, http
 
 from llmrouter.config import ConfigError, RouterConfig, load_config
-from llmrouter.proxy import journal, pages, upstream, views
+from llmrouter.proxy import pages, upstream, views
+from llmrouter.proxy.attemptlog import AttemptLog
 from llmrouter.proxy.dispatch import Answer, Engine, Request
 from llmrouter.proxy.gate import Gate, Who
 from llmrouter.proxy.handoff import TOKEN_HEADER, Handoff
 from llmrouter.proxy.intake import answer_error, read_request, response_headers
+from llmrouter.proxy.journal import Journal
 from llmrouter.proxy.observe import Observer
 from llmrouter.proxy.reload import ConfigWatcher
 from llmrouter.proxy.resets import StreamResets
@@ -53,7 +55,7 @@ class Router:
         self.index: HostIndex | None = None
         self.engine: Engine | None = None
         self.handoff = Handoff()
-        self.journal: journal.Journal | None = None
+        self.log = AttemptLog()  # the JSONL attempt log and its router_log* options
         self.watcher = ConfigWatcher(self._reloaded)
         self.resets = StreamResets()
         # Not in flow.metadata: mitmproxy serializes (-w, save) and deep-copies metadata.
@@ -80,16 +82,7 @@ class Router:
         loader.add_option(
             "router_config", str, DEFAULT_CONFIG, "The router's profiles.yaml (hot-reloaded)."
         )
-        loader.add_option(
-            "router_log",
-            str,
-            "",
-            "JSONL attempt log. Default: router.jsonl in mitmproxy's confdir.",
-        )
-        loader.add_option(
-            "router_log_max_mb", int, 50, "Rotate the JSONL log when it reaches this size (MB)."
-        )
-        loader.add_option("router_log_backups", int, 5, "Rotated JSONL files to keep.")
+        self.log.load(loader)
         loader.add_option(
             "router_profile",
             str,
@@ -149,12 +142,7 @@ class Router:
         # Read on every request: kept here, since each option read deep-copies its value.
         self._max_request = ctx.options.max_request_mb * 2**20
         self._default_profile = ctx.options.router_profile
-        if updated & {"router_log_max_mb", "router_log_backups"} and (
-            ctx.options.router_log_max_mb < 1 or ctx.options.router_log_backups < 1
-        ):
-            raise exceptions.OptionsError("router_log_max_mb and router_log_backups must be >= 1")
-        if updated & {"router_log", "confdir", "router_log_max_mb", "router_log_backups"}:
-            self._open_journal()
+        self.log.configure(updated)
         if ctx.options.connection_strategy != "lazy":
             # eager would connect to api.anthropic.com before any hook could route the flow
             ctx.options.update(connection_strategy="lazy")
@@ -179,22 +167,12 @@ class Router:
             self._owned_allow = wanted
             ctx.options.update(allow_hosts=wanted)
 
-    def _open_journal(self) -> None:
-        path = Path(ctx.options.router_log or journal.default_path(ctx.options.confdir))
-        mb, n = ctx.options.router_log_max_mb, ctx.options.router_log_backups
-        if self.journal is not None:
-            if (self.journal.path, self.journal.max_bytes, self.journal.backups) == (
-                path.expanduser(),
-                mb * 1024 * 1024,
-                n,
-            ):
-                return
-            self.journal.close()
-        self.journal = journal.Journal(path, mb * 1024 * 1024, n)
+    @property
+    def journal(self) -> Journal | None:
+        return self.log.journal
 
     def _write(self, record: dict[str, Any]) -> None:
-        if self.journal is not None:
-            self.journal.write(record)
+        self.log.write(record)
         self.observer.observe(record)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -226,9 +204,7 @@ class Router:
         if self.engine is not None:
             await self.engine.state.stop()  # queued writes flushed (bounded), instance left
             await self.engine.session.close()
-        if self.journal is not None:
-            self.journal.close()
-            self.journal = None
+        self.log.close()
 
     def _reloaded(self, cfg: RouterConfig) -> None:
         """A new config from the watcher or router.reload; raises ConfigError to refuse it."""

@@ -19,11 +19,11 @@ Times: `now` is monotonic seconds (as in health.py), `now_unix` wall seconds (li
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Unpack
 
 from llmrouter.routing.affinity import BindingBook
 from llmrouter.schema import Shared
-from llmrouter.state.health import HealthBook, HealthSettings
+from llmrouter.state.health import AttemptEnd, HealthBook, HealthSettings
 from llmrouter.state.latency import LatencyBook, Series
 from llmrouter.state.limitdoor import LimitsDoor, LocalLimits
 from llmrouter.state.limittypes import Begun, Reservation
@@ -77,9 +77,8 @@ class StateBackend(Protocol):
     ) -> Begun: ...
     async def acquire(self, key: str, now: float, *, force: bool = False) -> bool | None: ...
     def record(
-        self, key: str, now: float, failure: Failure, *, retry_after: float | None = None,
-        probe: bool = False, judged: bool = True, started: float | None = None,
-    ) -> float | None: ...  # fmt: skip
+        self, key: str, now: float, failure: Failure, **end: Unpack[AttemptEnd]
+    ) -> float | None: ...
     def probe_passed(self, key: str, started: float) -> None: ...
     def status(self) -> dict[str, Any]: ...
 
@@ -120,19 +119,9 @@ class LocalBackend:
         return self.health.acquire(key, now, force=force)
 
     def record(
-        self,
-        key: str,
-        now: float,
-        failure: Failure,
-        *,
-        retry_after: float | None = None,
-        probe: bool = False,
-        judged: bool = True,
-        started: float | None = None,
+        self, key: str, now: float, failure: Failure, **end: Unpack[AttemptEnd]
     ) -> float | None:
-        return self.health.record(
-            key, now, failure, retry_after=retry_after, probe=probe, judged=judged, started=started
-        )
+        return self.health.record(key, now, failure, **end)
 
     def probe_passed(self, key: str, started: float) -> None:
         self.health.probe_passed(key)

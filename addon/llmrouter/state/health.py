@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
+from typing import TypedDict
 
 from llmrouter.wire.outcome import Failure
 
@@ -32,6 +33,15 @@ class HealthSettings:
     auth_cooldown: float = 1800.0
     max_cooldown: float = 86400.0
     probe_lease: float = 600.0  # a probe whose owner vanished frees the slot after this
+
+
+class AttemptEnd(TypedDict, total=False):
+    """`HealthBook.record`'s keywords (defaults there), which the state backends pass through."""
+
+    retry_after: float | None
+    probe: bool
+    judged: bool
+    started: float | None
 
 
 _WINDOW = 300.0  # router.status reports requests and failures over the last 5 minutes

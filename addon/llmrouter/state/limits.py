@@ -247,34 +247,16 @@ class Ledger:
             recent = self._recent.get(user, ())
             if len(recent) < w.limit:
                 return None
-            if not w.limit:
-                msg = f"user {user}: rpm limit is 0, no requests allowed"
-                return _deny(w, w.reset_at - now, msg, "rpm")
             # One more may go when the `limit`-th newest request leaves the window.
-            frees_at = recent[-w.limit] + RPM_SPAN
-            msg = f"user {user}: rpm limit {w.limit} requests per minute reached"
-            return _deny(replace(w, reset_at=frees_at), frees_at - now, msg, "rpm")
+            frees_in = recent[-w.limit] + RPM_SPAN - now if w.limit else None
+            return refusal(user, w, amount, now, frees_in=frees_in)
         b = self._buckets.get(user, {}).get(w.key)
         spent, held, holds = (b.spent, b.held, b.holds) if b else (0, 0, 0)
         if spent + held + amount <= w.limit:
             return None
-        budget, needs = f"{w.name} budget {format_usd(w.limit)}", format_usd(amount)
-        if amount > w.limit:
-            msg = (
-                f"user {user}: this request may cost up to {needs}, more than the whole "
-                f"{budget}; lower max_tokens or ask for a larger budget"
-            )
-            return _deny(w, w.reset_at - now, msg, "too_large")
-        state = f"{format_usd(spent)} spent, {format_usd(held)} reserved"
-        if spent + amount <= w.limit:  # only the requests in flight are in the way
-            wait = min(self.busy_retry, w.reset_at - now)
-            msg = (
-                f"user {user}: {budget} is held by {holds} request{'s' * (holds != 1)} in "
-                f"flight ({state}; this one needs up to {needs})"
-            )
-            return _deny(replace(w, reset_at=now + wait), wait, msg, "busy")
-        msg = f"user {user}: {budget} reached ({state}; this request needs up to {needs})"
-        return _deny(w, w.reset_at - now, msg, "exhausted")
+        return refusal(
+            user, w, amount, now, spent=spent, held=held, holds=holds, busy_retry=self.busy_retry
+        )
 
     def _bucket(self, user: str, key: str, reset_at: float) -> _Bucket:
         buckets = self._buckets.setdefault(user, {})
@@ -307,6 +289,46 @@ class Ledger:
             self._buckets.pop(user, None)
         if not recent:
             self._recent.pop(user, None)
+
+
+def refusal(
+    user: str,
+    w: Window,
+    amount: int,
+    now_unix: float,
+    *,
+    spent: int = 0,
+    held: int = 0,
+    holds: int = 0,
+    frees_in: float | None = None,
+    busy_retry: float = BUSY_RETRY_S,
+) -> Denial:
+    """Why window `w` refuses a request: the Ledger's wording, and the Redis script's. For rpm,
+    `frees_in` is when (s from now) one more request may go; for a budget, spent and held are
+    its micro-USD and holds its requests in flight."""
+    if w.name == "rpm":
+        if not w.limit or frees_in is None:
+            return _deny(w, w.reset_at - now_unix, f"user {user}: rpm limit is 0, no requests "
+                         "allowed", "rpm")  # fmt: skip
+        msg = f"user {user}: rpm limit {w.limit} requests per minute reached"
+        return _deny(replace(w, reset_at=now_unix + frees_in), frees_in, msg, "rpm")
+    budget, needs = f"{w.name} budget {format_usd(w.limit)}", format_usd(amount)
+    if amount > w.limit:
+        msg = (
+            f"user {user}: this request may cost up to {needs}, more than the whole "
+            f"{budget}; lower max_tokens or ask for a larger budget"
+        )
+        return _deny(w, w.reset_at - now_unix, msg, "too_large")
+    state = f"{format_usd(spent)} spent, {format_usd(held)} reserved"
+    if spent + amount <= w.limit:  # only the requests in flight are in the way
+        wait = min(busy_retry, w.reset_at - now_unix)
+        msg = (
+            f"user {user}: {budget} is held by {holds} request{'s' * (holds != 1)} in "
+            f"flight ({state}; this one needs up to {needs})"
+        )
+        return _deny(replace(w, reset_at=now_unix + wait), wait, msg, "busy")
+    msg = f"user {user}: {budget} reached ({state}; this request needs up to {needs})"
+    return _deny(w, w.reset_at - now_unix, msg, "exhausted")
 
 
 def _deny(w: Window, retry_after: float, msg: str, why: Why) -> Denial:

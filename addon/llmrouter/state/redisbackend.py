@@ -15,12 +15,12 @@ import random
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from llmrouter.schema import Shared
 from llmrouter.state.backends import LocalBackend
 from llmrouter.state.clusterledger import ClusterLedger
-from llmrouter.state.health import HealthSettings
+from llmrouter.state.health import AttemptEnd, HealthSettings
 from llmrouter.state.latencyview import LatencyView
 from llmrouter.state.limits import Denial, Grant
 from llmrouter.state.limittypes import Begun, Reservation, booked
@@ -152,21 +152,13 @@ class RedisBackend(LocalBackend):
         return False if force else None
 
     def record(
-        self,
-        key: str,
-        now: float,
-        failure: Failure,
-        *,
-        retry_after: float | None = None,
-        probe: bool = False,
-        judged: bool = True,
-        started: float | None = None,
+        self, key: str, now: float, failure: Failure, **end: Unpack[AttemptEnd]
     ) -> float | None:
         h = self.health.get(key)
         was_down = h.until > now or h.needs_probe
-        cool = super().record(
-            key, now, failure, retry_after=retry_after, probe=probe, judged=judged, started=started
-        )
+        cool = super().record(key, now, failure, **end)
+        probe, judged = end.get("probe", False), end.get("judged", True)  # HealthBook's defaults
+        started = end.get("started")
         if cool is not None:
             if failure not in _UNSHARED:
                 self.store.cool(key, self.health.until(key), failure.value)

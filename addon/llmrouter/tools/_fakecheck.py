@@ -27,6 +27,8 @@ _THINKING_FIRST = (
     "(preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you "
     "include thinking blocks from previous turns. To avoid this requirement, disable `thinking`."
 )
+# The real API's lists, written out here and not taken from the translator: the fake checks the
+# code under test, so it must not share its tables (to_anthropic_request._HANDLED is another list).
 _CHAT_FIELDS = frozenset(
     [
         "model",

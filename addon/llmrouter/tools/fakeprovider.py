@@ -38,7 +38,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Coroutine, Iterable
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypedDict, Unpack
 
 from aiohttp import web
 
@@ -57,13 +57,24 @@ from llmrouter.tools._fakecache import PromptCache
 from llmrouter.tools._fakepayloads import Api, Reply, reason, split_json, split_text
 
 __all__ = ["KINDS", "Behaviour", "FakeProvider", "FakeProviderPool", "Kind", "PromptCache",
-           "RecordedRequest", "fault", "parse_faults"]  # fmt: skip
+           "ProviderOptions", "RecordedRequest", "fault", "parse_faults"]  # fmt: skip
 
 
 async def _forever() -> NoReturn:
     # Ended by handler cancellation when the connection closes or the server stops.
     await asyncio.get_running_loop().create_future()
     raise AssertionError("unreachable")
+
+
+class ProviderOptions(TypedDict, total=False):
+    """`FakeProvider`'s keywords (defaults there), which `FakeProviderPool.start` passes on."""
+
+    default: Behaviour | None
+    faults: dict[str, float] | None
+    seed: int
+    ssl_context: ssl.SSLContext | None
+    prompt_cache: PromptCache | None
+    strict: bool
 
 
 class FakeProvider:
@@ -324,28 +335,11 @@ class FakeProviderPool:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     def start(
-        self,
-        name: str,
-        *,
-        default: Behaviour | None = None,
-        faults: dict[str, float] | None = None,
-        seed: int = 0,
-        ssl_context: ssl.SSLContext | None = None,
-        port: int = 0,
-        prompt_cache: PromptCache | None = None,
-        strict: bool = False,
+        self, name: str, *, port: int = 0, **options: Unpack[ProviderOptions]
     ) -> FakeProvider:
         if self._closed:
             raise RuntimeError("pool is closed")
-        fake = FakeProvider(
-            name,
-            default=default,
-            faults=faults,
-            seed=seed,
-            ssl_context=ssl_context,
-            prompt_cache=prompt_cache,
-            strict=strict,
-        )
+        fake = FakeProvider(name, **options)
         self._run(fake.start(port=port))
         self._providers.append(fake)
         return fake

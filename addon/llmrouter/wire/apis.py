@@ -131,7 +131,8 @@ def stream_error_event(flavor: Flavor, message: str) -> bytes:
     return b"data: " + json.dumps({"error": err}).encode() + b"\n\n"
 
 
-def _int(v: Any) -> int | None:
+def json_int(v: Any) -> int | None:
+    """A JSON integer, or None (a bool is not a count)."""
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
@@ -140,19 +141,19 @@ def usage_from(api: ApiName, usage: Any) -> Usage:
     if not isinstance(usage, dict):
         return Usage()
     if api == "anthropic":
-        base = _int(usage.get("input_tokens"))
-        read = _int(usage.get("cache_read_input_tokens"))
-        write = _int(usage.get("cache_creation_input_tokens"))
+        base = json_int(usage.get("input_tokens"))
+        read = json_int(usage.get("cache_read_input_tokens"))
+        write = json_int(usage.get("cache_creation_input_tokens"))
         total = None if base is None else base + (read or 0) + (write or 0)
-        return Usage(total, _int(usage.get("output_tokens")), read, write)
+        return Usage(total, json_int(usage.get("output_tokens")), read, write)
     details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}
-    cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else None
-    inp = _int(usage.get("prompt_tokens"))
+    cached = json_int(details.get("cached_tokens")) if isinstance(details, dict) else None
+    inp = json_int(usage.get("prompt_tokens"))
     if inp is None:
-        inp = _int(usage.get("input_tokens"))
-    out = _int(usage.get("completion_tokens"))
+        inp = json_int(usage.get("input_tokens"))
+    out = json_int(usage.get("completion_tokens"))
     if out is None:
-        out = _int(usage.get("output_tokens"))
+        out = json_int(usage.get("output_tokens"))
     return Usage(inp, out, cached, None)
 
 

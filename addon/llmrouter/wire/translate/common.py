@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from llmrouter.wire.apis import Usage
+from llmrouter.wire.apis import Usage, json_int, usage_from
 
 JSONObj = dict[str, Any]
 
@@ -58,29 +58,19 @@ def openai_finish(stop: str | None, saw_tools: bool) -> str:
     return _TO_OPENAI_FINISH.get(stop or "end_turn", "stop")
 
 
-def _int(v: Any) -> int | None:
-    return v if isinstance(v, int) and not isinstance(v, bool) else None
-
-
 def provider_usage(api: str, usage: Any) -> Usage:
     """The router's `Usage` from either API's usage object, including the OpenAI-format
     dialects: DeepSeek's `prompt_cache_hit_tokens`, OpenRouter's `cache_write_tokens`."""
-    if not isinstance(usage, dict):
-        return Usage()
-    if api == "anthropic":
-        base = _int(usage.get("input_tokens"))
-        read = _int(usage.get("cache_read_input_tokens"))
-        write = _int(usage.get("cache_creation_input_tokens"))
-        total = None if base is None else base + (read or 0) + (write or 0)
-        return Usage(total, _int(usage.get("output_tokens")), read, write)
+    if api == "anthropic" or not isinstance(usage, dict):
+        return usage_from("anthropic", usage)  # the same fields the meter reads
     details = usage.get("prompt_tokens_details")
     details = details if isinstance(details, dict) else {}
-    read = _int(details.get("cached_tokens"))
+    read = json_int(details.get("cached_tokens"))
     if read is None:
-        read = _int(usage.get("prompt_cache_hit_tokens"))
-    write = _int(details.get("cache_write_tokens"))
+        read = json_int(usage.get("prompt_cache_hit_tokens"))
+    write = json_int(details.get("cache_write_tokens"))
     return Usage(
-        _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens")), read, write
+        json_int(usage.get("prompt_tokens")), json_int(usage.get("completion_tokens")), read, write
     )
 
 
