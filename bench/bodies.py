@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from loadgen import BODY, throughput
-from payloads import claude_code_body
+from payloads import SESSION, claude_code_body
 from phases import Budget, Env, Settings, _rounds
 from procs import cpu_seconds
 from tables import Row, fmt, med, spread
@@ -24,6 +24,9 @@ SIZES: dict[str, bytes] = {
     "500 KB": claude_code_body(500_000),
 }
 TARGET_ADDED_PCT: dict[str, float] = {"500 KB": 15.0}
+# Claude Code names its session in a header as well as in metadata.user_id: sent with its
+# bodies, as Claude Code does (the conversation key then needs nothing from the body).
+_CLAUDE_CODE = {"x-claude-code-session-id": SESSION}
 
 
 async def bodies_phase(env: Env, s: Settings, budget: Budget, reserve: float) -> Raw:
@@ -37,8 +40,10 @@ async def bodies_phase(env: Env, s: Settings, budget: Budget, reserve: float) ->
                 client, pid = (env.a, env.a_pid) if who == "a" else (env.b, env.b_pid)
                 cpu0 = cpu_seconds(pid)
 
-                async def call(client: Any = client, body: bytes = body) -> Any:
-                    return await client.post(body=body)
+                hdrs = None if body is BODY else _CLAUDE_CODE
+
+                async def call(client: Any = client, body: bytes = body, hdrs: Any = hdrs) -> Any:
+                    return await client.post(body=body, headers=hdrs)
 
                 res = await throughput(call, s.tp_seconds, s.concurrency)
                 res["cpu_ms_per_req"] = (cpu_seconds(pid) - cpu0) * 1000 / max(1, res["requests"])

@@ -66,11 +66,12 @@ class Client:
     def _headers(self, profile: str | None) -> dict[str, str]:
         return _HEADERS if profile is None else {**_HEADERS, "x-router-profile": profile}
 
-    async def post(self, profile: str | None = None, body: bytes = BODY) -> Reply:
+    async def post(
+        self, profile: str | None = None, body: bytes = BODY, headers: dict[str, str] | None = None
+    ) -> Reply:
         t0 = time.perf_counter()
-        async with self.session.post(
-            self.url, data=body, headers=self._headers(profile), proxy=self.proxy
-        ) as resp:
+        hdrs = self._headers(profile) if headers is None else {**self._headers(profile), **headers}
+        async with self.session.post(self.url, data=body, headers=hdrs, proxy=self.proxy) as resp:
             await resp.read()
             dt = time.perf_counter() - t0
             if resp.status != 200:
