@@ -115,14 +115,7 @@ class Exchange:
     def _request_headers(
         self, req: Request, prov: Provider, translated: bool = False
     ) -> list[tuple[str, str]]:
-        headers = translation.provider_headers(req.headers, req.api, prov)
-        key = key_of(prov)
-        if key is not None:
-            client = {k.lower() for k, _ in headers}
-            name = translation.auth_header(prov, client, translated)
-            # The client's own credentials never reach a provider that has its own key.
-            headers = [(k, v) for k, v in headers if k.lower() not in apis.AUTH_HEADERS]
-            headers.append((name, apis.auth_value(name, key)))
+        headers = translation.keyed_headers(req.headers, req.api, prov, translated)
         headers.append(("accept-encoding", "identity" if req.stream else "gzip, deflate"))
         return headers
 

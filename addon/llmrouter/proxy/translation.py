@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from llmrouter.config import Provider
+from llmrouter.config import Provider, key_of
 from llmrouter.proxy import upstream
 from llmrouter.wire import apis, translate
 from llmrouter.wire.scrub import cap, printable
@@ -101,6 +101,23 @@ def auth_header(prov: Provider, client: set[str], translated: bool) -> str:
     """The header that carries the provider's key: configured, else the client's choice, else
     the API's own. A translated request's client header belongs to the other API: ignored."""
     return apis.auth_header_for(prov.api, set() if translated else client, prov.auth_header)
+
+
+def keyed_headers(
+    headers: list[tuple[str, str]], req_api: apis.ApiName, prov: Provider, translated: bool,
+    shown: str | None = None,
+) -> list[tuple[str, str]]:  # fmt: skip
+    """The headers `prov` gets: the client's own credentials never reach a provider that has
+    its own key. `shown` stands in for the key's value (the flow display): one function, so
+    the display never disagrees with what was sent."""
+    headers = provider_headers(headers, req_api, prov)
+    key = key_of(prov)
+    if key is None:
+        return headers
+    name = auth_header(prov, {k.lower() for k, _ in headers}, translated)
+    headers = [(k, v) for k, v in headers if k.lower() not in apis.AUTH_HEADERS]
+    headers.append((name, apis.auth_value(name, key) if shown is None else shown))
+    return headers
 
 
 def answer(

@@ -8,7 +8,7 @@ import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from llmrouter.config import RouterConfig, key_of
+from llmrouter.config import RouterConfig
 from llmrouter.proxy import translation, upstream
 from llmrouter.proxy.dispatch import Answer, Engine, Request, provider_key
 from llmrouter.proxy.limiting import UserStatus, users_status
@@ -16,7 +16,6 @@ from llmrouter.routing import crossapi
 from llmrouter.state.backends import status_line
 from llmrouter.state.latency import Figures
 from llmrouter.state.limits import MICRO, format_duration, format_usd
-from llmrouter.wire import apis
 from llmrouter.wire.scrub import printable
 
 if TYPE_CHECKING:
@@ -100,14 +99,8 @@ def display_request(cfg: RouterConfig, req: Request, answer: Answer) -> Display 
     prov = cfg.providers[att.provider]
     # The headers as sent upstream, with the provider's Host: the client's would show the
     # original host in mitmweb's request line.
-    sent = translation.provider_headers(req.headers, req.api, prov)
-    headers = [("host", urlsplit(att.url).netloc), *sent]
-    if key_of(prov) is not None:  # the same test as the attempt's: shown as it was sent
-        client = {k.lower() for k, _ in headers}
-        name = translation.auth_header(prov, client, att.translated)
-        headers = [(k, v) for k, v in headers if k.lower() not in apis.AUTH_HEADERS]
-        headers.append((name, REDACTED))
-    return att.url, att.sent_body, headers
+    sent = translation.keyed_headers(req.headers, req.api, prov, att.translated, REDACTED)
+    return att.url, att.sent_body, [("host", urlsplit(att.url).netloc), *sent]
 
 
 def show_request(request: http.Request, display: Display) -> None:
