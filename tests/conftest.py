@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from llmrouter.tools.fakeprovider import FakeProvider, FakeProviderPool
+from llmrouter.tools.fakeprovider import Behaviour, FakeProvider, FakeProviderPool
 from redisproc import redis_server  # noqa: F401 - a fixture for the shared-state tests
 from routerproc import RouterProc, TestCA
 
@@ -59,3 +59,15 @@ def router(tmp_path: Path, test_ca: TestCA) -> Iterator[Callable[..., RouterProc
     yield start
     for proc in procs:
         proc.stop()
+
+
+@pytest.fixture
+async def providers() -> AsyncIterator[tuple[FakeProvider, FakeProvider]]:
+    """In-process fakes for the addon tests: `a` answers 503, `b` answers."""
+    a = FakeProvider("a", default=Behaviour(kind="status", status=503))
+    b = FakeProvider("b")
+    await a.start()
+    await b.start()
+    yield a, b
+    await a.stop()
+    await b.stop()

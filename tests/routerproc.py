@@ -68,6 +68,19 @@ def provider(target: FakeProvider | str, api: str = "anthropic", **extra: Any) -
     return {"base_url": url, "api": api, **extra}
 
 
+def stop_group(proc: subprocess.Popen[bytes], grace: float = 10) -> None:
+    """Stop a process started in its own session, and its children, by its PID: SIGTERM, then
+    SIGKILL after `grace` seconds."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(grace)
+
+
 class RouterProc:
     """One real mitmdump running the router, on a port the OS picked."""
 
@@ -136,13 +149,7 @@ class RouterProc:
     def stop(self) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        stop_group(self.proc)
         self._log.close()
         self.proc = None
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,28 @@ async def instance(url: str, **kw: Any) -> RedisBackend:
     await backend.start()
     backend.watch(PROVIDERS)
     return backend
+
+
+Make = Callable[..., Awaitable[RedisBackend]]
+
+
+@asynccontextmanager
+async def cluster_on(url: str, *, settle: bool) -> AsyncIterator[Make]:
+    """Start router instances on one Redis; stop them all at the end. `settle`: first flush
+    their queues and check that every key has a TTL (not after a test that broke Redis)."""
+    made: list[RedisBackend] = []
+
+    async def make(**kw: Any) -> RedisBackend:
+        made.append(await instance(url, **kw))
+        return made[-1]
+
+    yield make
+    if settle:
+        await flushed(*made)
+    for b in made:
+        await b.stop()
+    if settle:
+        assert await keys_without_ttl(url) == []
 
 
 def bind(b: RedisBackend, conversation: str, provider: str, ttl: float) -> None:

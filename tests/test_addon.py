@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -148,17 +147,6 @@ async def test_unknown_profile_gets_an_api_error_listing_known_profiles(config_p
         body = json.loads(f.response.content or b"")
         assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
         assert "default" in body["error"]["message"] and "work" in body["error"]["message"]
-
-
-@pytest.fixture
-async def providers() -> AsyncIterator[tuple[FakeProvider, FakeProvider]]:
-    a = FakeProvider("a", default=Behaviour(kind="status", status=503))
-    b = FakeProvider("b")
-    await a.start()
-    await b.start()
-    yield a, b
-    await a.stop()
-    await b.stop()
 
 
 async def test_a_routed_request_fails_over_and_is_explained(tmp_path: Path, providers) -> None:

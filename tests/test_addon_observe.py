@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from llmrouter.proxy.addon import Router
-from llmrouter.tools.fakeprovider import Behaviour, FakeProvider
+from llmrouter.tools.fakeprovider import FakeProvider
 from mitmproxy import contentviews, exceptions, tls
 from mitmproxy.proxy.layers.http import HttpRequestHook
 from mitmproxy.proxy.layers.tls import TlsFailedClientHook
@@ -39,17 +38,6 @@ async def get(tctx: taddons.context, path: str, **kw: str) -> tuple[int, bytes]:
     await tctx.master.addons.handle_lifecycle(HttpRequestHook(f))
     assert f.response is not None
     return f.response.status_code, f.response.content or b""
-
-
-@pytest.fixture
-async def providers() -> AsyncIterator[tuple[FakeProvider, FakeProvider]]:
-    a = FakeProvider("a", default=Behaviour(kind="status", status=503))
-    b = FakeProvider("b")
-    await a.start()
-    await b.start()
-    yield a, b
-    await a.stop()
-    await b.stop()
 
 
 async def test_pages_say_not_running_until_started_then_count_attempts(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import ssl
 import subprocess
 import sys
@@ -21,7 +20,7 @@ import yaml
 from cdp import Page, token_url
 from llmrouter.tools.fakeprovider import Behaviour, FakeProvider
 from llmrouter.tools.report import main as report_main
-from routerproc import ROOT, SCRIPT, TestCA, free_port, on_localhost, provider
+from routerproc import ROOT, SCRIPT, TestCA, free_port, on_localhost, provider, stop_group
 from test_report import _write_log
 
 pytestmark = pytest.mark.e2e
@@ -70,13 +69,7 @@ class Mitmweb:
         return self.out.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        stop_group(self.proc)
 
 
 @pytest.fixture

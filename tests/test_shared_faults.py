@@ -11,7 +11,7 @@ import json
 import logging
 import statistics
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -22,7 +22,9 @@ from redisproc import RedisProc
 from sharedhelp import (
     P1,
     PREFIX,
+    Make,
     bind,
+    cluster_on,
     day,
     flushed,
     instance,
@@ -33,21 +35,13 @@ from sharedhelp import (
 )
 from sharedhelp import wait_for as until
 
-Make = Callable[..., Awaitable[RedisBackend]]
 pytestmark = pytest.mark.redis
 
 
 @pytest.fixture
 async def cluster(redis_server: RedisProc) -> AsyncIterator[Make]:
-    made: list[RedisBackend] = []
-
-    async def make(**kw: Any) -> RedisBackend:
-        made.append(await instance(redis_server.url, **kw))
-        return made[-1]
-
-    yield make
-    for b in made:
-        await b.stop()
+    async with cluster_on(redis_server.url, settle=False) as make:  # Redis may be broken
+        yield make
 
 
 class Load:

@@ -10,8 +10,7 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 from llmrouter.state.backends import status_line
@@ -24,11 +23,12 @@ from sharedhelp import (
     P1,
     P2,
     PREFIX,
+    Make,
     bind,
     bound,
+    cluster_on,
     day,
     flushed,
-    instance,
     keys_without_ttl,
     raw,
     res,
@@ -37,24 +37,14 @@ from sharedhelp import (
 )
 from sharedhelp import wait_for as until
 
-Make = Callable[..., Awaitable[RedisBackend]]
 pytestmark = pytest.mark.redis
 
 
 @pytest.fixture
 async def cluster(redis_server: RedisProc) -> AsyncIterator[Make]:
-    """Start router instances on the test's Redis; after the test, every key has a TTL."""
-    made: list[RedisBackend] = []
-
-    async def make(**kw: Any) -> RedisBackend:
-        made.append(await instance(redis_server.url, **kw))
-        return made[-1]
-
-    yield make
-    await flushed(*made)
-    for b in made:
-        await b.stop()
-    assert await keys_without_ttl(redis_server.url) == []
+    """Router instances on the test's Redis; after the test, every key has a TTL."""
+    async with cluster_on(redis_server.url, settle=True) as make:
+        yield make
 
 
 def cooling(b: RedisBackend, key: str) -> bool:
